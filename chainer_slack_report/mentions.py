@@ -1,0 +1,151 @@
+"""``finish_mentions``: who is notified when a run ends.
+
+Slack's mention syntax ("Formatting message text"): ``<@U123>`` for a member,
+``<!here>``, ``<!channel>``, ``<!everyone>``, ``<!subteam^S123>`` for a user
+group.  Names (``"@alice"``) are turned into member IDs with ``users.list``
+(scope ``users:read``) on the background worker.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Dict, List, Sequence, Union
+
+from .mrkdwn import escape
+
+__all__ = ["Mentions", "MentionsArg"]
+
+MentionsArg = Union[str, Sequence[str], None]
+
+_MEMBER = re.compile(r"^(?:<@|@)?([UW][A-Z0-9]{6,})>?$")
+_GROUP = re.compile(r"^(?:<!subteam\^|@)?(S[A-Z0-9]{6,})(?:\|[^>]*)?>?$")
+_SPECIAL = re.compile(r"^(?:<!|@)(here|channel|everyone)(?:\|[^>]*)?>?$")
+_NAME = re.compile(r"^@?([^\s<>@&][^<>&]*)$")
+
+
+class Mentions:
+    """Parsed ``finish_mentions``.
+
+    Args:
+        spec (str, list of str or None): Each item is a member ID (``U…`` or
+            ``W…``, optionally as ``@U…`` or ``<@U…>``), ``@here``,
+            ``@channel``, ``@everyone``, a user-group ID (``S…``, ``@S…`` or
+            ``<!subteam^S…>``), or a user name (``@alice`` or ``alice``) to
+            look up with ``users.list``.  A str may hold several items
+            separated by blanks or commas.
+
+    Raises:
+        TypeError: ``spec`` is not a str, a list/tuple of str, or None.
+        ValueError: An item is empty or not one of the accepted forms.
+    """
+
+    def __init__(self, spec: MentionsArg) -> None:
+        self.tokens: List[str] = []  # mrkdwn, or "name:<name>" while unresolved
+        self._resolved: Dict[str, str] = {}
+        for item in _items(spec):
+            self.tokens.append(_parse(item))
+
+    def __bool__(self) -> bool:
+        return bool(self.tokens)
+
+    @property
+    def names(self) -> List[str]:
+        """User names still to look up."""
+        return [t[5:] for t in self.tokens if t.startswith("name:")]
+
+    def render(self) -> str:
+        """The mentions as mrkdwn; names not (yet) resolved show as ``@name``."""
+        out = []
+        for token in self.tokens:
+            if token.startswith("name:"):
+                name = token[5:]
+                user_id = self._resolved.get(name.lower())
+                out.append(f"<@{user_id}>" if user_id else escape("@" + name))
+            else:
+                out.append(token)
+        return " ".join(out)
+
+    def resolve(self, client) -> None:
+        """Look the names up with ``users.list`` (paginated); warn for misses.
+
+        Matches a member's ``name``, ``profile.display_name`` or
+        ``real_name``, ignoring case.  Never raises: on an API error the
+        names stay plain text and one warning says why.
+        """
+        wanted = {n.lower() for n in self.names}
+        if not wanted:
+            return
+        try:
+            cursor = None
+            while wanted - set(self._resolved):
+                response = client.users_list(limit=200, cursor=cursor)
+                for member in response.get("members", []):
+                    profile = member.get("profile") or {}
+                    for key in (member.get("name"), profile.get("display_name"),
+                                member.get("real_name"), profile.get("real_name")):
+                        if key and key.lower() in wanted:
+                            self._resolved.setdefault(key.lower(), member["id"])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except Exception as exc:  # noqa: BLE001 - any failure: keep names as text
+            warnings.warn(
+                f"finish_mentions: could not look up user names with users.list "
+                f"({_describe(exc)}); they are shown as plain text. The bot needs "
+                f"the users:read scope, or give member IDs (U…) instead.",
+                RuntimeWarning, stacklevel=2)
+            return
+        missing = sorted(wanted - set(self._resolved))
+        if missing:
+            warnings.warn(
+                f"finish_mentions: no Slack user named {', '.join(missing)} "
+                f"(looked up with users.list); shown as plain text, nobody is "
+                f"notified for them", RuntimeWarning, stacklevel=2)
+
+
+def _items(spec: MentionsArg) -> List[str]:
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        items = [s for s in re.split(r"[\s,]+", spec) if s]
+        if not items:
+            raise ValueError("finish_mentions is an empty str; give None for no mentions")
+        return items
+    if isinstance(spec, (list, tuple)):
+        for item in spec:
+            if not isinstance(item, str):
+                raise TypeError(
+                    f"finish_mentions items must be str, got {type(item).__name__} "
+                    f"({item!r})")
+        return [s.strip() for s in spec]
+    raise TypeError(
+        f"finish_mentions must be a str, a list of str or None, got "
+        f"{type(spec).__name__}")
+
+
+def _parse(item: str) -> str:
+    if not item:
+        raise ValueError("finish_mentions has an empty item")
+    for pattern, make in ((_MEMBER, "<@{}>"), (_GROUP, "<!subteam^{}>"),
+                          (_SPECIAL, "<!{}>")):
+        match = pattern.match(item)
+        if match:
+            return make.format(match.group(1))
+    match = _NAME.match(item)
+    if match:
+        return "name:" + match.group(1)
+    raise ValueError(
+        f"finish_mentions item {item!r} is not a member ID (U…/W…, @U…, <@U…>), "
+        f"@here/@channel/@everyone, a user-group ID (S…, <!subteam^S…>) or a "
+        f"user name (@name)")
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            return f"Slack error {response['error']!r}"
+        except Exception:  # noqa: BLE001
+            pass
+    return type(exc).__name__

@@ -1,0 +1,193 @@
+"""What a report message says: the log table, the template, the byte budget.
+
+Pure rendering, no Chainer and no network.  The training thread hands over
+observations and status changes with cheap calls (:meth:`ReportMessage.push`,
+:meth:`ReportMessage.set`); the background worker turns them into text with
+:meth:`ReportMessage.render`, so formatting, escaping and trimming never run
+on the training thread's clock.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import traceback
+from collections import deque
+from typing import Iterable, List, Mapping, Sequence, Union
+
+from .mentions import Mentions
+from .mrkdwn import Mrkdwn, escape, truncate_utf8, utf8_len
+from .normalizers import RowPolicy
+from .template import Template
+
+__all__ = [
+    "ReportMessage", "DEFAULT_TEMPLATE", "BUILTIN_PLACEHOLDERS", "STARTED",
+    "TRAINING", "COMPLETED", "FAILED", "INTERRUPTED", "FINAL_STATUSES",
+    "format_elapsed", "format_header", "format_row", "format_error",
+]
+
+#: The default ``template`` (the 2019 tool's layout).
+DEFAULT_TEMPLATE = ("{status} - {elapsed} `{hostname}:{pwdshort}$ {cmd} {args}`\n"
+                    "{content}\n{finish_mentions}")
+
+#: Placeholders every template can use besides the reported observation keys.
+BUILTIN_PLACEHOLDERS = frozenset({
+    "status", "hostname", "pwd", "pwdshort", "cmd", "args", "elapsed", "content",
+    "finish_mentions",
+})
+
+STARTED = "[Started]"
+TRAINING = "[Training]"
+COMPLETED = "[Completed]"
+FAILED = "[Failed]"
+INTERRUPTED = "[Interrupted]"
+FINAL_STATUSES = frozenset({COMPLETED, FAILED, INTERRUPTED})
+
+_FENCE = "```"
+_ERROR_MAX_BYTES = 1200
+_TRACEBACK_LINES = 6
+
+
+def format_elapsed(seconds: float) -> str:
+    """``H:MM:SS`` in whole seconds (``"1 day, 2:03:04"`` past a day)."""
+    return str(datetime.timedelta(seconds=int(max(0.0, seconds))))
+
+
+def format_header(entries: Sequence[str]) -> str:
+    """The table header, laid out as :class:`chainer.training.extensions.PrintReport` does."""
+    return "  ".join(e.ljust(max(10, len(e))) for e in entries).rstrip()
+
+
+def format_row(entries: Sequence[str], observation: Mapping[str, object]) -> str:
+    """One table row in PrintReport's layout (``{:<Ng}`` per column).
+
+    Values that ``g`` cannot format (strings, arrays) are shown with ``str``;
+    a missing entry is blank.  Trailing blanks are dropped.
+    """
+    cells = []
+    for entry in entries:
+        width = max(10, len(entry))
+        if entry not in observation:
+            cells.append(" " * width)
+            continue
+        value = observation[entry]
+        try:
+            cell = format(value, f"<{width}g")
+        except (TypeError, ValueError):
+            cell = str(value).ljust(width)
+        cells.append(cell)
+    return "  ".join(cells).rstrip()
+
+
+def format_error(exc: BaseException, tb=None) -> str:
+    """The exception's last traceback lines and ``Type: message`` (plain text)."""
+    lines = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+    tail = "\n".join(lines.rstrip("\n").splitlines()[-_TRACEBACK_LINES:])
+    return truncate_utf8(tail, _ERROR_MAX_BYTES, "\n…")
+
+
+class ReportMessage:
+    """The text of one run's message, rendered within a byte budget.
+
+    Args:
+        template (Template): The message layout.
+        entries (list of str): Table columns (observation keys).
+        policy (RowPolicy): Decides which rows stay when they do not all fit.
+        run_info (dict): Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``,
+            ``{cmd}``, ``{args}`` (plain text; escaped when rendered).
+        mentions (Mentions): Filled into ``{finish_mentions}`` at the end.
+
+    ``push`` and ``set`` are for the training thread and only store
+    references; ``render`` is for one worker thread.
+    """
+
+    def __init__(self, template: Template, entries: Sequence[str], policy: RowPolicy,
+                 run_info: Mapping[str, str], mentions: Mentions) -> None:
+        self.template = template
+        self.entries = list(entries)
+        self.policy = policy
+        self.mentions = mentions
+        self.header = escape(format_header(self.entries))
+        self._run_info = {k: escape(v) for k, v in run_info.items()}
+        self._pending: deque = deque()
+        self._state = {"status": STARTED, "elapsed": 0.0, "error": None}
+        self._latest: Mapping[str, object] = {}
+        self._lock = threading.Lock()
+
+    # -- training thread -----------------------------------------------------
+    def push(self, observations: Iterable[Mapping[str, object]]) -> None:
+        """Queue new log rows (LogReport observations).  O(1) per row."""
+        for observation in observations:
+            self._pending.append(observation)
+
+    def set(self, **state: object) -> None:
+        """Replace ``status``, ``elapsed`` (seconds) or ``error`` (str)."""
+        self._state = {**self._state, **state}
+
+    @property
+    def status(self) -> str:
+        return self._state["status"]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    # -- worker thread -------------------------------------------------------
+    def render(self, max_bytes: int) -> str:
+        """The whole message text, at most ``max_bytes`` UTF-8 bytes.
+
+        The header row always stays; the policy picks the other rows for the
+        room the rest of the template leaves.  If the template and header
+        alone exceed the budget the text is cut, ending in a visible marker.
+        """
+        with self._lock:
+            self._drain()
+            values = self._values()
+            n_content = self.template.count("content")
+            if not n_content:
+                return truncate_utf8(self.template.render(values), max_bytes)
+            values["content"] = Mrkdwn("")
+            fixed = utf8_len(self.template.render(values))
+            error = self._state["error"]
+            block_fixed = utf8_len(self._content([], error))
+            budget = (max_bytes - fixed) // n_content - block_fixed
+            rows = self.policy.select(budget) if budget > 0 else []
+            values["content"] = self._content(rows, error)
+            return truncate_utf8(self.template.render(values), max_bytes)
+
+    def reply_text(self) -> str:
+        """The thread reply that notifies ``finish_mentions`` of the outcome."""
+        state = self._state
+        info = self._run_info
+        text = (f"{self.mentions.render()} Training {state['status']} after "
+                f"{format_elapsed(state['elapsed'])}: `{info['cmd']} {info['args']}` "
+                f"on {info['hostname']}")
+        if state["error"]:
+            last = state["error"].strip().splitlines()[-1]
+            text += f"\n{_FENCE}{escape(last)}{_FENCE}"
+        return truncate_utf8(text, 3000)
+
+    def _drain(self) -> None:
+        pending = self._pending
+        entries = self.entries
+        while pending:
+            observation = pending.popleft()
+            self._latest = observation
+            self.policy.add(escape(format_row(entries, observation)))
+
+    def _values(self) -> dict:
+        state = self._state
+        values: dict = dict(self._latest)
+        values.update(self._run_info)
+        values["status"] = state["status"]
+        values["elapsed"] = format_elapsed(state["elapsed"])
+        values["finish_mentions"] = (
+            Mrkdwn(self.mentions.render()) if self.is_final else Mrkdwn(""))
+        return values
+
+    def _content(self, rows: List[str], error: Union[str, None]) -> Mrkdwn:
+        table = "\n".join([self.header, *rows])
+        text = f"{_FENCE}\n{table}\n{_FENCE}"
+        if error:
+            text += f"\n{_FENCE}\n{escape(error)}\n{_FENCE}"
+        return Mrkdwn(text)

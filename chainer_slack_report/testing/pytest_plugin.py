@@ -1,0 +1,16 @@
+"""pytest plugin: the ``slack_emulator`` fixture (registered as an entry point)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from .emulator import SlackEmulator
+
+
+@pytest.fixture
+def slack_emulator() -> Iterator[SlackEmulator]:
+    """A started :class:`SlackEmulator` on 127.0.0.1, stopped after the test."""
+    with SlackEmulator() as emulator:
+        yield emulator
