@@ -9,7 +9,10 @@ escaped, no value can form a ``<!channel>`` ping, a ``<@U123>`` mention or a
 
 from __future__ import annotations
 
-__all__ = ["Mrkdwn", "escape", "utf8_len", "truncate_utf8", "TRUNCATION_MARKER"]
+import re
+
+__all__ = ["Mrkdwn", "escape", "redact_tokens", "utf8_len", "truncate_utf8",
+           "TRUNCATION_MARKER"]
 
 #: Appended when a text had to be cut to fit its byte budget.
 TRUNCATION_MARKER = "\n… [cut: the message did not fit Slack's length limit]"
@@ -19,6 +22,8 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # ``` code block (or the `inline code` span) it is shown in.
 _FENCE = "```"
 _BROKEN_FENCE = "`\u200b`\u200b`"
+# Slack token shapes (bot xoxb-, user xoxp-, app-level xapp-, refresh xoxe-, …).
+_TOKEN = re.compile(r"\b(xox[abpesr]|xapp)[-.][A-Za-z0-9][A-Za-z0-9.\-]*")
 
 
 class Mrkdwn(str):
@@ -35,16 +40,28 @@ def escape(text: object) -> Mrkdwn:
     """Return ``str(text)`` escaped for Slack mrkdwn.
 
     ``&``, ``<`` and ``>`` become ``&amp;``, ``&lt;`` and ``&gt;`` (the three
-    characters Slack's formatting guide names), and a run of three backticks
-    gets zero-width spaces so that it cannot break a code block.  A value that
-    is already :class:`Mrkdwn` is returned unchanged.
+    characters Slack's formatting guide names), a run of three backticks
+    gets zero-width spaces so that it cannot break a code block, and anything
+    shaped like a Slack token is redacted (:func:`redact_tokens`).  A value
+    that is already :class:`Mrkdwn` is returned unchanged.
     """
     if isinstance(text, Mrkdwn):
         return text
-    escaped = str(text).translate(_ESCAPES)
+    escaped = redact_tokens(str(text)).translate(_ESCAPES)
     if _FENCE in escaped:
         escaped = escaped.replace(_FENCE, _BROKEN_FENCE)
     return Mrkdwn(escaped)
+
+
+def redact_tokens(text: str) -> str:
+    """Replace Slack tokens (``xoxb-…``, ``xoxp-…``, ``xapp-…``) by ``xoxb-[redacted]``.
+
+    Data such as ``sys.argv`` or an exception message may carry a token; it
+    must never be posted.
+    """
+    if "xox" not in text and "xapp" not in text:
+        return text
+    return _TOKEN.sub(lambda m: m.group(1) + "-[redacted]", text)
 
 
 def utf8_len(text: str) -> int:

@@ -1,0 +1,80 @@
+"""Shared test helpers: a real Chainer trainer on a tiny model."""
+
+from __future__ import annotations
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy as np
+import pytest
+from chainer import training
+from chainer.training import extensions
+
+from chainer_slack_report import SlackReport
+
+ENTRIES = ["epoch", "iteration", "main/loss", "main/accuracy"]
+
+
+class Boom(RuntimeError):
+    """The exception a test's training raises on purpose."""
+
+
+class _Crash(training.Extension):
+    trigger = (1, "iteration")
+    priority = training.PRIORITY_WRITER
+
+    def __init__(self, at: int, exc: BaseException) -> None:
+        self.at = at
+        self.exc = exc
+
+    def __call__(self, trainer) -> None:
+        if trainer.updater.iteration >= self.at:
+            raise self.exc
+
+
+def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
+                 report_trigger=None, crash_at=None, crash=None, n: int = 40, extra=()):
+    """A real Trainer: a linear classifier on ``n`` random 4-d points, batch 10."""
+    rng = np.random.RandomState(0)
+    x = rng.randn(n, 4).astype(np.float32)
+    t = (x.sum(axis=1) > 0).astype(np.int32)
+    model = L.Classifier(L.Linear(4, 2), lossfun=F.softmax_cross_entropy)
+    optimizer = chainer.optimizers.SGD(lr=0.1)
+    optimizer.setup(model)
+    iterator = chainer.iterators.SerialIterator(
+        chainer.datasets.TupleDataset(x, t), 10, shuffle=False)
+    updater = training.updaters.StandardUpdater(iterator, optimizer)
+    trainer = training.Trainer(updater, (epochs, "epoch"), out="/tmp/chainer_slack_report_test")
+    trainer.extend(extensions.LogReport(trigger=log_trigger))
+    if report is not None:
+        trainer.extend(report, trigger=report_trigger or log_trigger)
+    if crash_at is not None:
+        trainer.extend(_Crash(crash_at, crash or Boom("boom at the given iteration")))
+    for extension in extra:
+        trainer.extend(extension)
+    return trainer
+
+
+@pytest.fixture
+def report_factory(slack_emulator):
+    """Build SlackReports wired to the emulator with a real WebClient."""
+
+    def build(entries=None, channel="general", **kwargs):
+        kwargs.setdefault("client", slack_emulator.client(timeout=5))
+        kwargs.setdefault("min_interval", 0.05)
+        kwargs.setdefault("flush_timeout", 5.0)
+        return SlackReport(None, channel, entries or ENTRIES, **kwargs)
+
+    return build
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

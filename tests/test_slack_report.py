@@ -1,0 +1,225 @@
+"""SlackReport end to end: a real Trainer, the real WebClient, the local emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+from chainer import training
+from conftest import ENTRIES, Boom, make_trainer
+
+from chainer_slack_report import SlackReport, SlackReportWarning
+from chainer_slack_report.mrkdwn import utf8_len
+
+
+def only_message(emulator, channel="general"):
+    messages = emulator.messages(channel)
+    assert len(messages) == 1, [m.text for m in messages]
+    return messages[0]
+
+
+def table_epochs(text, column=0):
+    rows = text.split("```")[1].strip("\n").splitlines()[1:]
+    return [int(r.split()[column]) for r in rows]
+
+
+def test_one_post_then_updates_to_the_same_ts(slack_emulator, report_factory):
+    report = report_factory()
+    make_trainer(report, epochs=4).run()
+    message = only_message(slack_emulator)
+    posts = slack_emulator.calls_to("chat.postMessage")
+    updates = slack_emulator.calls_to("chat.update")
+    assert len(posts) == 1 and posts[0].params["channel"] == "general"
+    assert posts[0].params["unfurl_links"] is False
+    assert updates and all(c.params["ts"] == message.ts for c in updates)
+    assert all(c.params["channel"] == message.channel for c in updates)  # the channel ID
+    assert message.history[0].startswith("[Started]")
+    assert message.text.startswith("[Completed]")
+    assert table_epochs(message.text) == [1, 2, 3, 4]
+    assert report.live.posts == 1 and report.live.updates == len(updates)
+
+
+def test_statuses_progress_started_training_completed(slack_emulator, report_factory):
+    report = report_factory(min_interval=0.0)
+    make_trainer(report, epochs=3, extra=[_Slow(0.05)]).run()
+    statuses = [t.split()[0] for t in only_message(slack_emulator).history]
+    assert statuses[0] == "[Started]" and statuses[-1] == "[Completed]"
+    assert "[Training]" in statuses
+    assert statuses.index("[Training]") < statuses.index("[Completed]")
+
+
+def test_exception_gives_failed_with_type_message_and_traceback(slack_emulator, report_factory):
+    report = report_factory()
+    trainer = make_trainer(report, epochs=5, log_trigger=(1, "iteration"), crash_at=6,
+                           crash=Boom("loss exploded <@U0BADBAD1>"))
+    with pytest.raises(Boom):
+        trainer.run()
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Failed]")
+    assert "Boom: loss exploded &lt;@U0BADBAD1&gt;" in text
+    assert "<@U0BADBAD1>" not in text
+    assert "raise self.exc" in text  # the end of the traceback
+    assert table_epochs(text, column=1) == [1, 2, 3, 4, 5]  # iterations before the crash
+
+
+def test_ctrl_c_gives_interrupted(slack_emulator, report_factory):
+    report = report_factory()
+    trainer = make_trainer(report, epochs=5, crash_at=5, crash=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert only_message(slack_emulator).text.startswith("[Interrupted]")
+
+
+def test_burst_of_rows_is_coalesced_into_few_updates(slack_emulator, report_factory):
+    slack_emulator.latency = 0.05
+    report = report_factory(min_interval=0.3)
+    trainer = make_trainer(report, epochs=60, log_trigger=(1, "iteration"), n=40,
+                           extra=[_Slow(0.004)])  # ~1 s of training, 240 rows
+    trainer.run()
+    message = only_message(slack_emulator)
+    updates = slack_emulator.calls_to("chat.update")
+    assert len(updates) <= 8, f"{len(updates)} updates for 240 rows"
+    assert len(message.history) == len(updates) + 1
+    assert "240" in message.text.splitlines()[-2]  # the newest row: iteration 240
+    gaps = [b.started - a.started for a, b in zip(updates, updates[1:-1])]
+    assert all(g >= 0.3 - 0.02 for g in gaps), gaps  # the final one may come sooner
+
+
+def test_identical_text_is_not_sent_again(slack_emulator, report_factory):
+    report = report_factory(template="{status}", min_interval=0.0)
+    make_trainer(report, epochs=5, extra=[_Slow(0.02)]).run()
+    texts = only_message(slack_emulator).history
+    assert texts == ["[Started]", "[Training]", "[Completed]"]
+
+
+def test_long_run_stays_within_the_byte_budget(slack_emulator, report_factory):
+    report = report_factory(min_interval=0.0)
+    make_trainer(report, epochs=150, log_trigger=(1, "iteration"), n=20).run()
+    message = only_message(slack_emulator)
+    assert all(utf8_len(t) <= 4000 for t in message.history)
+    iterations = table_epochs(message.text, column=1)
+    assert iterations[0] == 1 and iterations[-1] == 300  # thin_out: first and newest
+    assert 20 < len(iterations) < 300
+
+
+def test_template_with_observation_values_and_unknown_placeholder(slack_emulator, report_factory):
+    with pytest.warns(SlackReportWarning, match=r"\{nope:>8\}|\{nope\}"):
+        report = report_factory(template="{status} loss={main/loss:.2f} {nope:>8} {}\n{content}")
+    make_trainer(report, epochs=2).run()
+    first_line = only_message(slack_emulator).text.splitlines()[0]
+    assert first_line.startswith("[Completed] loss=0.")
+    assert first_line.endswith(" {nope:>8} {}")
+    assert len(first_line.split("loss=")[1].split()[0]) == 4  # "0.xx"
+
+
+def test_data_is_escaped(slack_emulator, report_factory, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["train.py", "<!channel>", "--tag=a&b", "```x",
+                                      "--slack-token=xoxb-9-9-SECRET"])
+    report = report_factory()
+    make_trainer(report, epochs=1).run()
+    text = only_message(slack_emulator).text
+    assert "&lt;!channel&gt;" in text and "a&amp;b" in text
+    assert "SECRET" not in text and "xoxb-[redacted]" in text
+    assert "<!channel>" not in text and text.count("```") == 2
+
+
+def test_finish_mentions_fill_placeholder_and_reply_in_thread(slack_emulator, report_factory):
+    slack_emulator.users["U0ALICE01"] = "alice"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = report_factory(finish_mentions=["@alice", "U0BOB0001", "@here", "@nobody"])
+        make_trainer(report, epochs=2).run()
+    message = only_message(slack_emulator)
+    mentions = "<@U0ALICE01> <@U0BOB0001> <!here> @nobody"
+    assert message.text.rstrip().endswith(mentions)
+    assert all(mentions not in t for t in message.history[:-1])  # only at the end
+    (reply,) = message.replies
+    assert reply.text.startswith(mentions) and "[Completed]" in reply.text
+    assert slack_emulator.calls_to("users.list")
+    assert any("nobody" in str(w.message) for w in caught)
+
+
+def test_channel_name_is_resolved_to_the_id_for_updates(slack_emulator, report_factory):
+    report = report_factory(channel="#random")
+    make_trainer(report, epochs=2).run()
+    assert report.live.channel_id == slack_emulator.channel("random").id
+    assert only_message(slack_emulator, "random").text.startswith("[Completed]")
+
+
+def test_elapsed_is_time_since_the_trainer_started(slack_emulator, report_factory):
+    freezegun = pytest.importorskip("freezegun")
+    with freezegun.freeze_time("2026-01-01 00:00:00") as frozen:
+        report = report_factory(template="{status} {elapsed}")
+        make_trainer(report, epochs=3, extra=[_Tick(frozen, 61)]).run()  # 12 iterations
+    assert only_message(slack_emulator).text == "[Completed] 0:12:12"
+
+
+def test_without_token_or_channel_it_prints_like_printreport(monkeypatch, capsys):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_CHANNEL_ID", raising=False)
+    with pytest.warns(SlackReportWarning, match="no bot token.*printed to stdout"):
+        report = SlackReport(None, None, ENTRIES)
+    make_trainer(report, epochs=3).run()
+    out = capsys.readouterr().out
+    lines = [line for line in out.replace("\033[J", "").splitlines() if line.strip()]
+    assert lines[0].split() == ENTRIES
+    assert [int(line.split()[0]) for line in lines[1:]] == [1, 2, 3]
+
+
+def test_token_and_channel_come_from_the_environment(slack_emulator, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", slack_emulator.token)
+    monkeypatch.setenv("SLACK_CHANNEL_ID", slack_emulator.channel("general").id)
+    report = SlackReport(entries=ENTRIES, client=slack_emulator.client(token=None),
+                         min_interval=0.0)
+    # the client has no token of its own: SlackReport's token must not be needed
+    assert report._token == slack_emulator.token
+    report = SlackReport(entries=ENTRIES, client=slack_emulator.client(), min_interval=0.0)
+    make_trainer(report, epochs=1).run()
+    assert only_message(slack_emulator).text.startswith("[Completed]")
+
+
+def test_parallel_processes_each_keep_their_own_message(slack_emulator, tmp_path):
+    slack_emulator.latency = 0.01
+    script = os.path.join(os.path.dirname(__file__), "train_one.py")
+    env = {**os.environ, "SLACK_BOT_TOKEN": slack_emulator.token}
+    procs = [subprocess.Popen([sys.executable, script, slack_emulator.url, "general", f"run-{i}"],
+                              stdout=subprocess.PIPE, text=True, env=env)
+             for i in range(4)]
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    messages = slack_emulator.messages("general")
+    assert len(messages) == 4
+    by_ts = {m.ts: m for m in messages}
+    for i, (ts, _updates) in enumerate(outputs):
+        message = by_ts[ts]
+        assert all(f"run-{i}" in text for text in message.history), "mixed messages"
+        assert message.text.startswith("[Completed]")
+        assert table_epochs(message.text)[-1] == 8
+
+
+class _Slow(training.Extension):
+    """Makes each iteration take a little wall time, like real training."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __call__(self, trainer):
+        import time
+
+        time.sleep(self.seconds)
+
+
+class _Tick(training.Extension):
+    trigger = (1, "iteration")
+    priority = training.PRIORITY_WRITER
+
+    def __init__(self, frozen, seconds):
+        self.frozen, self.seconds = frozen, seconds
+
+    def __call__(self, trainer):
+        self.frozen.tick(self.seconds)
