@@ -34,17 +34,18 @@ def test_slack_error_codes(slack_emulator):
     client = slack_emulator.client()
     ts = client.chat_postMessage(channel="general", text="x")["ts"]
     cid = slack_emulator.channel("general").id
-    assert api_error(client.chat_postMessage, channel="nope", text="x")["error"] == "channel_not_found"
-    assert api_error(client.chat_update, channel=cid, ts="1.2", text="x")["error"] == "message_not_found"
-    assert api_error(client.chat_update, channel=cid, ts=ts, text="x" * 4001)["error"] == "msg_too_long"
-    assert api_error(slack_emulator.client(token="xoxb-wrong").chat_postMessage,
-                     channel="general", text="x")["error"] == "invalid_auth"
+    post, update = client.chat_postMessage, client.chat_update
+    assert api_error(post, channel="nope", text="x")["error"] == "channel_not_found"
+    assert api_error(update, channel=cid, ts="1.2", text="x")["error"] == "message_not_found"
+    assert api_error(update, channel=cid, ts=ts, text="x" * 4001)["error"] == "msg_too_long"
+    wrong = slack_emulator.client(token="xoxb-wrong").chat_postMessage
+    assert api_error(wrong, channel="general", text="x")["error"] == "invalid_auth"
     slack_emulator.add_channel("private", member=False)
-    assert api_error(client.chat_postMessage, channel="private", text="x")["error"] == "not_in_channel"
+    assert api_error(post, channel="private", text="x")["error"] == "not_in_channel"
     slack_emulator.archive("random")
-    assert api_error(client.chat_postMessage, channel="random", text="x")["error"] == "is_archived"
+    assert api_error(post, channel="random", text="x")["error"] == "is_archived"
     slack_emulator.revoked = True
-    assert api_error(client.chat_postMessage, channel="general", text="x")["error"] == "token_revoked"
+    assert api_error(post, channel="general", text="x")["error"] == "token_revoked"
 
 
 def test_token_is_never_recorded(slack_emulator):

@@ -72,7 +72,7 @@ def test_policies_keep_bounded_memory():
         kept = policy.select(4000)
         assert sum(utf8_len(r) + 1 for r in kept) <= 4000
         assert policy.count == 100_000
-        internal = getattr(policy, "_kept", None) or getattr(policy, "_rows")
+        internal = getattr(policy, "_kept", None) or policy._rows
         assert len(internal) < 400
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chainer_slack_report.mrkdwn import TRUNCATION_MARKER, Mrkdwn, escape, truncate_utf8
 from chainer_slack_report.message import format_elapsed, format_header, format_row
+from chainer_slack_report.mrkdwn import TRUNCATION_MARKER, Mrkdwn, escape, truncate_utf8
 from chainer_slack_report.template import Template
 
 

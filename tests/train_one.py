@@ -10,10 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from conftest import ENTRIES, make_trainer  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
 
 from chainer_slack_report import SlackReport  # noqa: E402
-from conftest import ENTRIES, make_trainer  # noqa: E402
 
 base_url, channel, run_name = sys.argv[1:4]
 client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=base_url)
