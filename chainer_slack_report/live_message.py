@@ -113,8 +113,9 @@ class LiveMessage:
         self.disabled = False  #: a configuration error stopped all calls
         self.final_delivered = False
         self.final_text: Optional[str] = None  #: last final text rendered
-        self.posts = 0  #: successful chat.postMessage calls (replies included)
+        self.posts = 0  #: messages posted with chat.postMessage (thread replies not counted)
         self.updates = 0  #: successful chat.update calls
+        self.replies = 0  #: thread replies posted
         self.requests = 0  #: every request sent
 
         self._cond = threading.Condition()
@@ -213,7 +214,7 @@ class LiveMessage:
             if self._request(self._client.chat_postMessage, channel=self.channel_id,
                              thread_ts=self.ts, text=text, unfurl_links=False,
                              unfurl_media=False) is not None:
-                self.posts += 1
+                self.replies += 1
                 return
             if not self._pause_before_retry():
                 break

@@ -1,0 +1,119 @@
+"""Train an MLP on scikit-learn's digits and watch it in one live Slack message.
+
+With SLACK_BOT_TOKEN and SLACK_CHANNEL_ID set, the report goes to your Slack.
+Without them, the bundled local Slack emulator stands in for Slack, and at the
+end the script prints the final message exactly as it was posted, and a
+one-line summary of the Slack calls.
+
+    python examples/train_digits.py --epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy as np
+from chainer import training
+from chainer.training import extensions
+from sklearn.datasets import load_digits
+
+from chainer_slack_report import SlackReport
+
+ENTRIES = ["epoch", "main/loss", "validation/main/loss", "main/accuracy",
+           "validation/main/accuracy", "elapsed_time"]
+
+
+class MLP(chainer.Chain):
+    def __init__(self, n_units: int = 100, n_out: int = 10) -> None:
+        super().__init__()
+        with self.init_scope():
+            self.l1 = L.Linear(None, n_units)
+            self.l2 = L.Linear(None, n_units)
+            self.l3 = L.Linear(None, n_out)
+
+    def forward(self, x):
+        return self.l3(F.relu(self.l2(F.relu(self.l1(x)))))
+
+
+def digits_datasets(seed: int = 0):
+    """scikit-learn's bundled 1797 8×8 digits, scaled to [0, 1]; 80/20 split."""
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    t = digits.target.astype(np.int32)
+    order = np.random.RandomState(seed).permutation(len(x))
+    split = int(len(x) * 0.8)
+    train, test = order[:split], order[split:]
+    return (chainer.datasets.TupleDataset(x[train], t[train]),
+            chainer.datasets.TupleDataset(x[test], t[test]))
+
+
+def build_trainer(report, epochs: int = 30, batchsize: int = 64,
+                  log_trigger=(1, "epoch"), out: str = "result", seed: int = 0):
+    """A trainer with Evaluator, LogReport and ``report`` (any PrintReport-like extension)."""
+    np.random.seed(seed)
+    train, test = digits_datasets(seed)
+    model = L.Classifier(MLP())
+    optimizer = chainer.optimizers.Adam()
+    optimizer.setup(model)
+    train_iter = chainer.iterators.SerialIterator(train, batchsize)
+    test_iter = chainer.iterators.SerialIterator(test, batchsize, repeat=False, shuffle=False)
+    updater = training.updaters.StandardUpdater(train_iter, optimizer)
+    trainer = training.Trainer(updater, (epochs, "epoch"), out=out)
+    trainer.extend(extensions.Evaluator(test_iter, model), trigger=(1, "epoch"))
+    trainer.extend(extensions.LogReport(trigger=log_trigger))
+    if report is not None:
+        trainer.extend(report, trigger=log_trigger)
+    return trainer
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batchsize", type=int, default=64)
+    parser.add_argument("--per-iteration", action="store_true",
+                        help="log a table row every iteration instead of every epoch")
+    parser.add_argument("--mentions", default=None,
+                        help="finish_mentions, e.g. '@here' or 'U0123456789'")
+    parser.add_argument("--latency", type=float, default=0.2,
+                        help="seconds of emulated Slack latency per call (emulator only)")
+    parser.add_argument("--out", default=os.path.join("result", "digits"))
+    args = parser.parse_args(argv)
+    log_trigger = (1, "iteration") if args.per_iteration else (1, "epoch")
+
+    real_slack = bool(os.environ.get("SLACK_BOT_TOKEN") and os.environ.get("SLACK_CHANNEL_ID"))
+    emulator = None
+    if real_slack:
+        report = SlackReport(None, None, ENTRIES, finish_mentions=args.mentions)
+    else:
+        from chainer_slack_report.testing import SlackEmulator
+
+        print("SLACK_BOT_TOKEN / SLACK_CHANNEL_ID not set: reporting to the local Slack "
+              "emulator", file=sys.stderr)
+        emulator = SlackEmulator(users={"U0DEMO0001": "demo"}).start()
+        emulator.latency = args.latency
+        report = SlackReport(None, "general", ENTRIES, client=emulator.client(),
+                             finish_mentions=args.mentions)
+    trainer = build_trainer(report, args.epochs, args.batchsize, log_trigger, args.out)
+    try:
+        trainer.run()
+    finally:
+        if emulator is not None:
+            messages = emulator.messages("general")
+            if messages:
+                print(messages[-1].text)
+                for reply in messages[-1].replies:
+                    print(f"  ↳ thread reply: {reply.text}")
+            live = report.live
+            print(f"messages posted: {live.posts}, updates sent: {live.updates}, thread "
+                  f"replies: {live.replies} (Slack calls in all: {len(emulator.calls)})")
+            emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
