@@ -194,10 +194,9 @@ class SlackReport(PrintReport):
                 self.live.touch()
 
     def _print(self, observation) -> None:
+        self.message.push((observation,))
         if self._local:
             super()._print(observation)
-        else:
-            self.message.push((observation,))
 
     def on_error(self, trainer, exc, tb) -> None:
         """Record the exception; :meth:`finalize` delivers ``[Failed]``."""

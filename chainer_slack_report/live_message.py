@@ -203,33 +203,37 @@ class LiveMessage:
             self._done.set()
 
     def _finish(self) -> None:
-        while not self._send(final=True):
-            if self.disabled or not self._pause_before_retry():
+        while self._pause_before_retry():
+            if self._send(final=True):
+                break
+            if self.disabled:
                 return
+        else:
+            return
         self.final_delivered = True
         if self._reply is None:
             return
         text = self._reply()
-        while not self.disabled:
+        while not self.disabled and self._pause_before_retry():
             if self._request(self._client.chat_postMessage, channel=self.channel_id,
                              thread_ts=self.ts, text=text, unfurl_links=False,
                              unfurl_media=False) is not None:
                 self.replies += 1
                 return
-            if not self._pause_before_retry():
-                break
         self._warn("reply", "could not post the thread reply that notifies "
                             "finish_mentions before flush_timeout")
 
     def _pause_before_retry(self) -> bool:
-        """Sleep before retrying the final delivery; False if the deadline comes first.
+        """Sleep until the final delivery may be tried; False if the deadline comes first.
 
-        A ``Retry-After`` is honoured in full (sending earlier only earns
-        another 429); a backoff wait is shortened to at most a second so that
-        a Slack that is back is found before the deadline.
+        The minimum interval is skipped.  A ``Retry-After`` is honoured in full
+        (sending earlier only earns another 429); a backoff wait is shortened
+        to at most a second, so that a Slack that is back is found in time.
         """
         now = time.monotonic()
-        wait = max(0.0, self._limited_until - now, min(self._not_before - now, 1.0))
+        wait = max(0.0, self._limited_until - now)
+        if self._failures:
+            wait = max(wait, min(self._not_before - now, 1.0))
         if now + wait >= self._deadline:
             return False
         time.sleep(wait)

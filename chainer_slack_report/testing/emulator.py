@@ -123,6 +123,8 @@ class SlackEmulator:
         self.users: Dict[str, str] = dict(users or {})
         self.files: Dict[str, dict] = {}
         self.revoked = False
+        self.max_in_flight = 0  #: most API requests ever being answered at once
+        self._in_flight = 0
         self._down = False
         self._faults: List[_Fault] = []
         self._lock = threading.RLock()
@@ -436,6 +438,16 @@ class _Handler(BaseHTTPRequestHandler):
         call = Call(method=method, params=params, started=time.monotonic())
         with emulator._lock:
             emulator.calls.append(call)
+            emulator._in_flight += 1
+            emulator.max_in_flight = max(emulator.max_in_flight, emulator._in_flight)
+        try:
+            self._answer(emulator, method, params, token, call)
+        finally:
+            with emulator._lock:
+                emulator._in_flight -= 1
+
+    def _answer(self, emulator: SlackEmulator, method: str, params: dict,
+                token: Optional[str], call: Call) -> None:
         delay = emulator._latency(method)
         if delay > 0:
             time.sleep(delay)

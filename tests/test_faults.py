@@ -1,0 +1,280 @@
+"""Slack faults never hurt training or lose the final report.
+
+Each test runs a real Trainer against the emulator with a fault injected and
+asserts: training ended with its own result, nothing was raised by the
+reporter, the final message (or the local output) holds the newest row and the
+right status, and requests stayed within the rate limit (one in flight).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import pytest
+from chainer import training
+from conftest import ENTRIES, Boom, make_trainer
+
+from chainer_slack_report import SlackReport, SlackReportWarning
+from chainer_slack_report.live_message import CONFIG_ERRORS, CONTINUATION_NOTE
+
+EPOCHS = 30  # 4 iterations each: 120 rows when logging every iteration
+LAST_ITERATION = EPOCHS * 4
+
+
+class _At(training.Extension):
+    """Calls ``action(trainer)`` at given iterations (emulator knobs mid-run)."""
+
+    trigger = (1, "iteration")
+    priority = training.PRIORITY_WRITER
+
+    def __init__(self, actions, sleep=0.01):
+        self.actions = dict(actions)
+        self.sleep = sleep
+        self.stamps = []
+
+    def __call__(self, trainer):
+        self.stamps.append(time.monotonic())
+        action = self.actions.get(trainer.updater.iteration)
+        if action:
+            action()
+        time.sleep(self.sleep)  # ~1.2 s of "training" over 120 iterations
+
+
+def run(report, actions=(), sleep=0.01, **kwargs):
+    """Train with the report; return (warnings caught, the _At extension)."""
+    at = _At(actions, sleep)
+    trainer = make_trainer(report, epochs=EPOCHS, log_trigger=(1, "iteration"), extra=[at],
+                           **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.run()
+    return [str(w.message) for w in caught if issubclass(w.category, SlackReportWarning)], at
+
+
+def last_row_iteration(text):
+    rows = text.split("```")[1].strip("\n").splitlines()
+    return int(rows[-1].split()[1])
+
+
+def assert_final(emulator, status="[Completed]", message_index=-1):
+    message = emulator.messages("general")[message_index]
+    body = message.text.replace(CONTINUATION_NOTE, "")
+    assert body.startswith(status)
+    assert last_row_iteration(body) == LAST_ITERATION
+    return message
+
+
+def assert_rate_ok(emulator, min_gap):
+    """Steady-state updates are at least ``min_gap`` apart; one request in flight."""
+    updates = emulator.calls_to("chat.update")
+    gaps = [b.started - a.started for a, b in zip(updates, updates[1:-1])]
+    assert all(g >= min_gap * 0.95 for g in gaps), gaps
+    assert emulator.max_in_flight == 1
+
+
+@pytest.fixture
+def build(slack_emulator):
+    def factory(**kwargs):
+        kwargs.setdefault("client", slack_emulator.client(timeout=5))
+        kwargs.setdefault("min_interval", 0.1)
+        kwargs.setdefault("flush_timeout", 8.0)
+        return SlackReport(None, "general", ENTRIES, **kwargs)
+
+    return factory
+
+
+def test_rate_limit_waits_retry_after_widens_interval_keeps_newest(slack_emulator, build):
+    slack_emulator.rate_limit("chat.update", retry_after=0.4, times=2)
+    report = build()
+    caught, _ = run(report)
+    assert_final(slack_emulator)
+    calls = slack_emulator.calls_to("chat.update")
+    limited = [i for i, c in enumerate(calls) if c.status == 429]
+    assert len(limited) == 2
+    for i in limited:
+        assert calls[i + 1].started - calls[i].started >= 0.4 * 0.95  # Retry-After honoured
+    assert report.live.min_interval > 0.1  # widened
+    assert any("Retry-After" in w for w in caught)
+    assert_rate_ok(slack_emulator, 0.1)
+
+
+def test_429_storm(slack_emulator, build):
+    slack_emulator.rate_limit("*", retry_after=0.2, times=12)
+    report = build()
+    run(report)
+    assert_final(slack_emulator)
+    calls = slack_emulator.calls
+    for before, after in zip(calls, calls[1:]):
+        if before.status == 429:
+            assert after.started - before.started >= 0.2 * 0.95
+    assert len(slack_emulator.messages("general")) == 1
+    assert slack_emulator.max_in_flight == 1
+
+
+@pytest.mark.parametrize("error, status", [
+    ("fatal_error", 200), ("service_unavailable", 200), ("request_timeout", 200),
+    ("internal_error", 200), (None, 500), (None, 502), (None, 503),
+])
+def test_transient_errors_are_retried_with_backoff(slack_emulator, build, error, status):
+    slack_emulator.fail("chat.update", error, status=status, times=2)
+    report = build()
+    caught, _ = run(report)
+    message = assert_final(slack_emulator)
+    failed = [c for c in slack_emulator.calls_to("chat.update") if c.status != 200 or c.error]
+    assert len(failed) == 2
+    assert any("retries with backoff" in w for w in caught)
+    assert len(slack_emulator.messages("general")) == 1 and message.history
+
+
+def test_outage_in_the_middle_third(slack_emulator, build):
+    third = LAST_ITERATION // 3
+    actions = {third: lambda: slack_emulator.set_down(True),
+               2 * third: lambda: slack_emulator.set_down(False)}
+    # Without slack_sdk's own connection retry, our backoff is what recovers.
+    report = build(client=slack_emulator.client(timeout=5, retry_handlers=[]))
+    caught, at = run(report, actions, sleep=0.02)  # a 0.8 s outage
+    assert_final(slack_emulator)
+    assert any(c.dropped for c in slack_emulator.calls)
+    assert any("unreachable" in w for w in caught)
+    gaps = [b - a for a, b in zip(at.stamps, at.stamps[1:])]
+    assert max(gaps) < 0.5, "training waited for Slack during the outage"
+    assert_rate_ok(slack_emulator, 0.1)
+
+
+def test_latency_spikes_of_seconds_do_not_stall_training(slack_emulator, build):
+    slow = {"n": 0}
+
+    def latency(method):
+        slow["n"] += 1
+        return 2.5 if slow["n"] in (2, 3) else 0.0
+
+    slack_emulator.latency = latency
+    report = build(flush_timeout=10.0)
+    _, at = run(report)
+    assert_final(slack_emulator)
+    gaps = [b - a for a, b in zip(at.stamps, at.stamps[1:])]
+    assert max(gaps) < 0.5, "training waited for a slow Slack"
+    assert slack_emulator.max_in_flight == 1
+
+
+def test_http_timeout_is_a_transient_error(slack_emulator, build):
+    spikes = {"n": 0}
+
+    def latency(method):
+        spikes["n"] += 1
+        return 1.5 if spikes["n"] == 2 else 0.0
+
+    slack_emulator.latency = latency
+    report = build(client=slack_emulator.client(timeout=0.5))
+    caught, _ = run(report)
+    assert_final(slack_emulator)
+    assert any("unreachable" in w for w in caught)
+
+
+def test_message_deleted_mid_run_continues_in_a_new_message(slack_emulator, build):
+    def delete():
+        (message,) = slack_emulator.messages("general")
+        slack_emulator.delete_message("general", message.ts)
+
+    report = build()
+    caught, _ = run(report, {LAST_ITERATION // 2: delete})
+    (message,) = slack_emulator.messages("general")
+    assert message.text.startswith(CONTINUATION_NOTE)
+    assert_final(slack_emulator)
+    assert report.live.ts == message.ts
+    assert any("message_not_found" in w for w in caught)
+
+
+@pytest.mark.parametrize("error", ["cant_update_message", "edit_window_closed"])
+def test_uneditable_message_continues_in_a_new_message(slack_emulator, build, error):
+    slack_emulator.fail("chat.update", error, times=1)
+    run(build())
+    messages = slack_emulator.messages("general")
+    assert len(messages) == 2 and messages[1].text.startswith(CONTINUATION_NOTE)
+    assert_final(slack_emulator)
+
+
+def test_msg_too_long_lowers_the_budget(slack_emulator, build):
+    slack_emulator.max_text_chars = 1500
+    report = build()
+    caught, _ = run(report)
+    message = assert_final(slack_emulator)
+    assert len(message.text) <= 1500
+    assert report.live.max_bytes < 4000
+    assert any("msg_too_long" in w for w in caught)
+
+
+@pytest.mark.parametrize("error", sorted(CONFIG_ERRORS))
+def test_configuration_errors_stop_calls_and_report_locally(slack_emulator, build, error,
+                                                            capsys):
+    slack_emulator.fail("*", error, times=float("inf"))
+    report = build()
+    caught, _ = run(report)
+    assert len(slack_emulator.calls) == 1  # the first post, then never again
+    (warning,) = [w for w in caught if error in w]
+    assert CONFIG_ERRORS[error].split(";")[0] in warning
+    out, err = capsys.readouterr()
+    assert int(out.replace("\033[J", "").strip().splitlines()[-1].split()[1]) == LAST_ITERATION
+    assert "[Completed]" in err and last_row_iteration(err) == LAST_ITERATION
+
+
+def test_real_configuration_states(slack_emulator, capsys):
+    """The emulator's own checks (not injected faults) give the same outcome."""
+    slack_emulator.add_channel("closed", member=False)
+    for channel, client in [("nowhere", slack_emulator.client()),
+                            ("closed", slack_emulator.client()),
+                            ("general", slack_emulator.client(token="xoxb-1-wrong"))]:
+        report = SlackReport(None, channel, ENTRIES, client=client, min_interval=0.1)
+        caught, _ = run(report)
+        assert any("stops calling Slack" in w for w in caught)
+        assert "[Completed]" in capsys.readouterr().err
+    assert slack_emulator.messages("general") == []
+
+
+def test_slack_down_at_the_end_finalize_is_bounded_and_prints(slack_emulator, build, capsys):
+    report = build(flush_timeout=1.0)
+    trainer = make_trainer(report, epochs=EPOCHS, log_trigger=(1, "iteration"),
+                           extra=[_At({LAST_ITERATION: lambda: slack_emulator.set_down(True)})])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.monotonic()
+        trainer.run()
+        took = time.monotonic() - start
+    assert took < 1.2 + 1.0 + 2.0  # training (~1.2 s) + flush_timeout + slack for CI
+    err = capsys.readouterr().err
+    assert "[Completed]" in err and last_row_iteration(err) == LAST_ITERATION
+    assert any("flush_timeout" in str(w.message) for w in caught)
+
+
+def test_failure_during_outage_keeps_the_training_exception(slack_emulator, build, capsys):
+    slack_emulator.set_down(True)
+    report = build(flush_timeout=0.5)
+    trainer = make_trainer(report, epochs=EPOCHS, log_trigger=(1, "iteration"), crash_at=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Boom):
+            trainer.run()
+    err = capsys.readouterr().err
+    assert "[Failed]" in err and "Boom" in err
+
+
+def test_token_never_leaks(slack_emulator, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    token = slack_emulator.token
+    report = SlackReport(token, "general", ENTRIES, client=slack_emulator.client(),
+                         min_interval=0.05)
+    slack_emulator.fail("chat.update", "ratelimited", status=429, times=1, retry_after=0.1)
+    slack_emulator.fail("chat.update", "fatal_error", times=1)
+    caught, _ = run(report)
+    bad = SlackReport(token, "nowhere", ENTRIES, client=slack_emulator.client(),
+                      min_interval=0.05)
+    caught += run(bad)[0]
+    out, err = capsys.readouterr()
+    emitted = [repr(report), repr(bad), out, err, caplog.text, *caught,
+               *(m.text for m in slack_emulator.messages("general")),
+               repr(slack_emulator.calls)]
+    assert caught and caplog.text  # there was something to leak into
+    assert all(token not in text for text in emitted)
+    assert all(token[5:] not in text for text in emitted)
