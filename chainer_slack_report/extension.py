@@ -23,7 +23,9 @@ from .message import (
     TRAINING,
     ReportMessage,
     format_error,
+    format_header,
 )
+from .mrkdwn import utf8_len
 from .normalizers import Normalizer, make_policy
 from .template import Template
 
@@ -126,6 +128,11 @@ class SlackReport(PrintReport):
         mentions = Mentions(finish_mentions)
         policy = make_policy(len_normalizer, max_bytes)
 
+        header_bytes = utf8_len(format_header(entries)) + 2 * len("```\n")
+        if header_bytes * 2 > max_bytes:
+            raise ValueError(f"max_bytes={max_bytes} cannot hold the table header and a row "
+                             f"({header_bytes} bytes for the header of {len(entries)} entries); "
+                             f"raise max_bytes or show fewer entries")
         super().__init__(list(entries), log_report=log_report, out=sys.stdout)
         self.max_bytes = max_bytes
         self.min_interval = float(min_interval)
