@@ -181,7 +181,7 @@ class SlackReport(PrintReport):
         if self._local or self._started:
             return
         self._started = True
-        self.message.set(status=STARTED, elapsed=trainer.elapsed_time)
+        self.message.set(status=STARTED, elapsed=_elapsed(trainer))
         self.live = LiveMessage(
             self._client or self._make_client(), self._channel, self.message.render,
             max_bytes=self.max_bytes, min_interval=self.min_interval,
@@ -196,7 +196,7 @@ class SlackReport(PrintReport):
             self._go_local()
         super().__call__(trainer)
         if not self._local:
-            self.message.set(status=TRAINING, elapsed=trainer.elapsed_time)
+            self.message.set(status=TRAINING, elapsed=_elapsed(trainer))
             if self.live is not None:
                 self.live.touch()
 
@@ -209,7 +209,7 @@ class SlackReport(PrintReport):
         """Record the exception; :meth:`finalize` delivers ``[Failed]``."""
         try:
             self.message.set(status=FAILED, error=format_error(exc, tb),
-                             elapsed=trainer.elapsed_time)
+                             elapsed=_elapsed(trainer))
         except Exception:  # noqa: BLE001 - an extension's on_error must not raise
             pass
 
@@ -235,8 +235,7 @@ class SlackReport(PrintReport):
             in_flight = sys.exc_info()[0]
             status = INTERRUPTED if in_flight is not None and issubclass(
                 in_flight, KeyboardInterrupt) else COMPLETED
-        elapsed = self._trainer.elapsed_time if self._trainer is not None else 0.0
-        self.message.set(status=status, elapsed=elapsed)
+        self.message.set(status=status, elapsed=_elapsed(self._trainer))
         reply = self.message.reply_text if self.mentions else None
         if self.live.close(self.flush_timeout, reply=reply):
             return
@@ -285,6 +284,14 @@ def _check_number(name: str, value, *, unit: str, integer: bool = False,
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} ({unit}), "
                          f"got {value!r}")
+
+
+def _elapsed(trainer) -> float:
+    """``trainer.elapsed_time`` (seconds, snapshot time included), 0 before ``run``."""
+    try:
+        return float(trainer.elapsed_time)
+    except Exception:  # noqa: BLE001 - not started yet, or not a chainer Trainer
+        return 0.0
 
 
 def _braced(name: str) -> str:

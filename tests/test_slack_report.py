@@ -223,3 +223,25 @@ class _Tick(training.Extension):
 
     def __call__(self, trainer):
         self.frozen.tick(self.seconds)
+
+
+def test_interpreter_exit_never_hangs_on_a_silent_slack(tmp_path):
+    """A Slack that accepts connections but never answers must not keep Python alive."""
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import socket, sys\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "from slack_sdk import WebClient\n"
+        "from chainer_slack_report import SlackReport\n"
+        "from conftest import ENTRIES, make_trainer\n"
+        "silent = socket.socket(); silent.bind(('127.0.0.1', 0)); silent.listen(8)\n"
+        "url = 'http://127.0.0.1:%d/api/' % silent.getsockname()[1]\n"
+        "client = WebClient('xoxb-1-2-x', base_url=url, timeout=60, retry_handlers=[])\n"
+        "report = SlackReport(None, 'general', ENTRIES, client=client, flush_timeout=0.5)\n"
+        "trainer = make_trainer(report, epochs=2)\n"
+        "report.initialize(trainer)  # the worker is now stuck in chat.postMessage\n"
+        "report(trainer)\n"
+        "print('leaving')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0 and "leaving" in done.stdout
