@@ -201,7 +201,8 @@ class SlackReport(PrintReport):
                 self.live.touch()
 
     def _print(self, observation) -> None:
-        self.message.push((observation,))
+        if self.live is not None:  # the final text needs every row, even once local
+            self.message.push((observation,))
         if self._local:
             super()._print(observation)
 
