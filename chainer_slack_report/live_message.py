@@ -203,25 +203,30 @@ class LiveMessage:
             self._done.set()
 
     def _finish(self) -> None:
-        while self._pause_before_retry():
-            if self._send(final=True):
-                break
-            if self.disabled:
-                return
-        else:
+        """Deliver the final text, then the thread reply, before the deadline."""
+        if not self._until_deadline(lambda: self._send(final=True)):
             return
         self.final_delivered = True
-        if self._reply is None:
-            return
-        text = self._reply()
+        if self._reply is not None:
+            text = self._reply()
+            if not self._until_deadline(lambda: self._post_reply(text)):
+                self._warn("reply", "could not post the thread reply that notifies "
+                                    "finish_mentions before flush_timeout")
+
+    def _until_deadline(self, attempt: Callable[[], bool]) -> bool:
+        """Repeat ``attempt`` until it succeeds, Slack refuses for good, or the deadline."""
         while not self.disabled and self._pause_before_retry():
-            if self._request(self._client.chat_postMessage, channel=self.channel_id,
-                             thread_ts=self.ts, text=text, unfurl_links=False,
-                             unfurl_media=False) is not None:
-                self.replies += 1
-                return
-        self._warn("reply", "could not post the thread reply that notifies "
-                            "finish_mentions before flush_timeout")
+            if attempt():
+                return True
+        return False
+
+    def _post_reply(self, text: str) -> bool:
+        response = self._request(self._client.chat_postMessage, channel=self.channel_id,
+                                 thread_ts=self.ts, text=text, unfurl_links=False,
+                                 unfurl_media=False)
+        if response is not None:
+            self.replies += 1
+        return response is not None
 
     def _pause_before_retry(self) -> bool:
         """Sleep until the final delivery may be tried; False if the deadline comes first.

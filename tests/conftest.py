@@ -35,6 +35,7 @@ class _Crash(training.Extension):
 def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
                  report_trigger=None, crash_at=None, crash=None, n: int = 40, extra=()):
     """A real Trainer: a linear classifier on ``n`` random 4-d points, batch 10."""
+    np.random.seed(0)  # Chainer draws initial weights from NumPy's global generator
     rng = np.random.RandomState(0)
     x = rng.randn(n, 4).astype(np.float32)
     t = (x.sum(axis=1) > 0).astype(np.int32)
