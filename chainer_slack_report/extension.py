@@ -137,7 +137,6 @@ class SlackReport(PrintReport):
         self.max_bytes = max_bytes
         self.min_interval = float(min_interval)
         self.flush_timeout = float(flush_timeout)
-        self.mentions = mentions
         self.message = ReportMessage(template_, entries, policy, _run_info(), mentions)
         self._client = client
         self._channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
@@ -145,7 +144,6 @@ class SlackReport(PrintReport):
         self._http_timeout = http_timeout
         self.live: Optional[LiveMessage] = None
         self._local = False  # True while the report goes to stdout instead of Slack
-        self._started = False
         self._finalized = False
         self._trainer = None
 
@@ -178,14 +176,14 @@ class SlackReport(PrintReport):
     def initialize(self, trainer) -> None:
         """Start the worker, which posts the ``[Started]`` message."""
         self._trainer = trainer
-        if self._local or self._started:
+        if self._local or self.live is not None:
             return
-        self._started = True
         self.message.set(status=STARTED, elapsed=_elapsed(trainer))
+        mentions = self.message.mentions
         self.live = LiveMessage(
             self._client or self._make_client(), self._channel, self.message.render,
             max_bytes=self.max_bytes, min_interval=self.min_interval,
-            prepare=[self.mentions.resolve] if self.mentions.names else [],
+            prepare=[mentions.resolve] if mentions.names else [],
             name=f"SlackReport-{self._channel}")
         self.live.start()
 
@@ -237,7 +235,7 @@ class SlackReport(PrintReport):
             status = INTERRUPTED if in_flight is not None and issubclass(
                 in_flight, KeyboardInterrupt) else COMPLETED
         self.message.set(status=status, elapsed=_elapsed(self._trainer))
-        reply = self.message.reply_text if self.mentions else None
+        reply = self.message.reply_text if self.message.mentions else None
         if self.live.close(self.flush_timeout, reply=reply):
             return
         text = self.live.final_text or self.message.render(self.live.max_bytes)
