@@ -5,7 +5,7 @@
 """
 
 from .extension import SlackReport
-from .live_message import SlackReportWarning
+from .warning import SlackReportWarning
 
 __all__ = ["SlackReport", "SlackReportWarning", "__version__"]
 __version__ = "0.1.0"

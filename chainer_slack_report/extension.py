@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 
 from chainer.training.extensions import PrintReport
 
-from .live_message import LiveMessage, SlackReportWarning
+from .live_message import LiveMessage
 from .mentions import Mentions, MentionsArg
 from .message import (
     BUILTIN_PLACEHOLDERS,
@@ -28,6 +28,7 @@ from .message import (
 from .mrkdwn import utf8_len
 from .normalizers import Normalizer, make_policy
 from .template import Template
+from .warning import SlackReportWarning
 
 __all__ = ["SlackReport"]
 

@@ -37,14 +37,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import RandomJitter
 
+from .warning import SlackReportWarning
+
 __all__ = ["LiveMessage", "SlackReportWarning", "CONFIG_ERRORS", "TRANSIENT_ERRORS",
            "MESSAGE_GONE_ERRORS"]
 
 logger = logging.getLogger(__name__)
-
-
-class SlackReportWarning(UserWarning):
-    """Something went wrong talking to Slack; training goes on regardless."""
 
 
 #: Slack error code → what the user should do.  These stop all further calls.
