@@ -9,10 +9,11 @@ group.  Names (``"@alice"``) are turned into member IDs with ``users.list``
 from __future__ import annotations
 
 import re
-import warnings
 from typing import Dict, List, Sequence, Union
 
 from .mrkdwn import escape
+from .slack_errors import classify_exception
+from .warning import warn
 
 __all__ = ["Mentions", "MentionsArg"]
 
@@ -20,7 +21,9 @@ MentionsArg = Union[str, Sequence[str], None]
 
 _MEMBER = re.compile(r"^(?:<@|@)?([UW][A-Z0-9]{6,})>?$")
 _GROUP = re.compile(r"^(?:<!subteam\^|@)?(S[A-Z0-9]{6,})(?:\|[^>]*)?>?$")
-_SPECIAL = re.compile(r"^(?:<!|@)(here|channel|everyone)(?:\|[^>]*)?>?$")
+_SPECIAL = re.compile(r"^(?:<!|@)?(here|channel|everyone)(?:\|[^>]*)?>?$", re.IGNORECASE)
+# A str is split at commas, and at blanks before "@", "<" or an ID.
+_SEPARATOR = re.compile(r"\s*,\s*|\s+(?=[@<]|[UWS][A-Z0-9]{6,}\b)")
 _NAME = re.compile(r"^@?([^\s<>@&][^<>&]*)$")
 
 
@@ -29,11 +32,15 @@ class Mentions:
 
     Args:
         spec (str, list of str or None): Each item is a member ID (``U…`` or
-            ``W…``, optionally as ``@U…`` or ``<@U…>``), ``@here``,
-            ``@channel``, ``@everyone``, a user-group ID (``S…``, ``@S…`` or
-            ``<!subteam^S…>``), or a user name (``@alice`` or ``alice``) to
-            look up with ``users.list``.  A str may hold several items
-            separated by blanks or commas.
+            ``W…``, optionally as ``@U…`` or ``<@U…>``), ``here``, ``channel``
+            or ``everyone`` (with or without ``@``, or as ``<!here>``), a
+            user-group ID (``S…``, ``@S…`` or ``<!subteam^S…>``), or a user
+            name (``@alice`` or ``alice``; ``@Bob Smith``) to look up with
+            ``users.list``.  A str holds one or more items separated by
+            commas; a blank also separates items when the next one starts
+            with ``@`` or ``<`` or is an ID (``U…``, ``W…``, ``S…``), so
+            ``"@Bob Smith"`` is one name and ``"@alice @bob U0123456"`` three
+            items.
 
     Raises:
         TypeError: ``spec`` is not a str, a list/tuple of str, or None.
@@ -90,25 +97,22 @@ class Mentions:
                 if not cursor:
                     break
         except Exception as exc:  # noqa: BLE001 - any failure: keep names as text
-            warnings.warn(
-                f"finish_mentions: could not look up user names with users.list "
-                f"({_describe(exc)}); they are shown as plain text. The bot needs "
-                f"the users:read scope, or give member IDs (U…) instead.",
-                RuntimeWarning, stacklevel=2)
+            warn(f"finish_mentions: could not look up user names with users.list "
+                 f"({classify_exception(exc).error}); they are shown as "
+                 f"plain text. The bot needs the users:read scope, or give member IDs "
+                 f"(U…) instead.")
             return
         missing = sorted(wanted - set(self._resolved))
         if missing:
-            warnings.warn(
-                f"finish_mentions: no Slack user named {', '.join(missing)} "
-                f"(looked up with users.list); shown as plain text, nobody is "
-                f"notified for them", RuntimeWarning, stacklevel=2)
+            warn(f"finish_mentions: no Slack user named {', '.join(missing)} (looked up "
+                 f"with users.list); shown as plain text, nobody is notified for them")
 
 
 def _items(spec: MentionsArg) -> List[str]:
     if spec is None:
         return []
     if isinstance(spec, str):
-        items = [s for s in re.split(r"[\s,]+", spec) if s]
+        items = [s for s in _SEPARATOR.split(spec.strip()) if s]
         if not items:
             raise ValueError("finish_mentions is an empty str; give None for no mentions")
         return items
@@ -131,7 +135,8 @@ def _parse(item: str) -> str:
                           (_SPECIAL, "<!{}>")):
         match = pattern.match(item)
         if match:
-            return make.format(match.group(1))
+            name = match.group(1)
+            return make.format(name.lower() if pattern is _SPECIAL else name)
     match = _NAME.match(item)
     if match:
         return "name:" + match.group(1)
@@ -140,12 +145,3 @@ def _parse(item: str) -> str:
         f"@here/@channel/@everyone, a user-group ID (S…, <!subteam^S…>) or a "
         f"user name (@name)")
 
-
-def _describe(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if response is not None:
-        try:
-            return f"Slack error {response['error']!r}"
-        except Exception:  # noqa: BLE001
-            pass
-    return type(exc).__name__

@@ -13,7 +13,7 @@ import datetime
 import threading
 import traceback
 from collections import deque
-from typing import Iterable, List, Mapping, Sequence, Union
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence
 
 from .mentions import Mentions
 from .mrkdwn import Mrkdwn, escape, truncate_utf8, utf8_len
@@ -23,7 +23,8 @@ from .template import Template
 __all__ = [
     "ReportMessage", "DEFAULT_TEMPLATE", "BUILTIN_PLACEHOLDERS", "STARTED",
     "TRAINING", "COMPLETED", "FAILED", "INTERRUPTED", "FINAL_STATUSES",
-    "format_elapsed", "format_header", "format_row", "format_error",
+    "format_elapsed", "format_header", "format_row", "format_error", "table_bytes",
+    "NOT_REPORTED",
 ]
 
 #: The default ``template`` (the 2019 tool's layout).
@@ -42,6 +43,9 @@ COMPLETED = "[Completed]"
 FAILED = "[Failed]"
 INTERRUPTED = "[Interrupted]"
 FINAL_STATUSES = frozenset({COMPLETED, FAILED, INTERRUPTED})
+
+#: What ``{entry}`` shows for a table entry that has no value yet.
+NOT_REPORTED = "–"
 
 _FENCE = "```"
 _ERROR_MAX_BYTES = 1200
@@ -79,6 +83,16 @@ def format_row(entries: Sequence[str], observation: Mapping[str, object]) -> str
     return "  ".join(cells).rstrip()
 
 
+def table_bytes(entries: Sequence[str]) -> int:
+    """UTF-8 bytes of an empty table of ``entries``: the header and its code fences."""
+    return utf8_len(_table(escape(format_header(entries)), [], None))
+
+
+def omitted_note(omitted: int, total: int) -> str:
+    """The line that says how many rows the table leaves out."""
+    return f"… {omitted:,} of {total:,} rows not shown"
+
+
 def format_error(exc: BaseException, tb=None) -> str:
     """The exception's last traceback lines and ``Type: message`` (plain text)."""
     lines = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
@@ -98,7 +112,9 @@ class ReportMessage:
         mentions (Mentions): Filled into ``{finish_mentions}`` at the end.
 
     ``push`` and ``set`` are for the training thread and only store
-    references; ``render`` is for one worker thread.
+    references; ``render`` is for one worker thread.  ``{elapsed}`` reads
+    :attr:`clock` (seconds since the run started) at render time until a
+    final status freezes it.
     """
 
     def __init__(self, template: Template, entries: Sequence[str], policy: RowPolicy,
@@ -108,21 +124,35 @@ class ReportMessage:
         self.policy = policy
         self.mentions = mentions
         self.header = escape(format_header(self.entries))
+        #: ``clock() -> float``: seconds since the run started (shown as ``{elapsed}``).
+        self.clock: Callable[[], float] = lambda: 0.0
         self._run_info = {k: escape(v) for k, v in run_info.items()}
         self._pending: deque = deque()
-        self._state = {"status": STARTED, "elapsed": 0.0, "error": None}
-        self._latest: Mapping[str, object] = {}
+        self._state: dict = {"status": STARTED, "elapsed": None, "error": None}
+        # Latest value of every key ever reported; entries show a dash until then.
+        self._latest: dict = dict.fromkeys(self.entries, NOT_REPORTED)
         self._lock = threading.Lock()
 
     # -- training thread -----------------------------------------------------
     def push(self, observations: Iterable[Mapping[str, object]]) -> None:
         """Queue new log rows (LogReport observations).  O(1) per row."""
-        for observation in observations:
-            self._pending.append(observation)
+        self._pending.extend(observations)
 
-    def set(self, **state: object) -> None:
-        """Replace ``status``, ``elapsed`` (seconds) or ``error`` (str)."""
-        self._state = {**self._state, **state}
+    def set(self, *, status: Optional[str] = None, error: Optional[str] = None,
+            elapsed: Optional[float] = None) -> bool:
+        """Change the status, the error text, or freeze ``{elapsed}`` (seconds).
+
+        Returns:
+            bool: True if the status or the error changed (news worth a send).
+        """
+        state = dict(self._state)
+        for key, value in (("status", status), ("error", error), ("elapsed", elapsed)):
+            if value is not None:
+                state[key] = value
+        changed = (state["status"], state["error"]) != (self._state["status"],
+                                                         self._state["error"])
+        self._state = state
+        return changed
 
     @property
     def status(self) -> str:
@@ -132,13 +162,20 @@ class ReportMessage:
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started: frozen at the end, else :attr:`clock`."""
+        frozen = self._state["elapsed"]
+        return frozen if frozen is not None else self.clock()
+
     # -- worker thread -------------------------------------------------------
     def render(self, max_bytes: int) -> str:
         """The whole message text, at most ``max_bytes`` UTF-8 bytes.
 
         The header row always stays; the policy picks the other rows for the
-        room the rest of the template leaves.  If the template and header
-        alone exceed the budget the text is cut, ending in a visible marker.
+        room the rest of the template leaves, and a last table line says how
+        many rows were left out, if any.  If the template and header alone
+        exceed the budget the text is cut, ending in a visible marker.
         """
         with self._lock:
             self._drain()
@@ -149,10 +186,8 @@ class ReportMessage:
             values["content"] = Mrkdwn("")
             fixed = utf8_len(self.template.render(values))
             error = self._state["error"]
-            block_fixed = utf8_len(self._content([], error))
-            budget = (max_bytes - fixed) // n_content - block_fixed
-            rows = self.policy.select(budget) if budget > 0 else []
-            values["content"] = self._content(rows, error)
+            room = (max_bytes - fixed) // n_content - utf8_len(_table(self.header, [], error))
+            values["content"] = _table(self.header, self._rows(room), error)
             return truncate_utf8(self.template.render(values), max_bytes)
 
     def reply_text(self) -> str:
@@ -160,7 +195,7 @@ class ReportMessage:
         state = self._state
         info = self._run_info
         text = (f"{self.mentions.render()} Training {state['status']} after "
-                f"{format_elapsed(state['elapsed'])}: `{info['cmd']} {info['args']}` "
+                f"{format_elapsed(self.elapsed)}: `{info['cmd']} {info['args']}` "
                 f"on {info['hostname']}")
         if state["error"]:
             last = state["error"].strip().splitlines()[-1]
@@ -170,24 +205,39 @@ class ReportMessage:
     def _drain(self) -> None:
         pending = self._pending
         entries = self.entries
+        latest = self._latest
         while pending:
             observation = pending.popleft()
-            self._latest = observation
+            latest.update(observation)
             self.policy.add(escape(format_row(entries, observation)))
+
+    def _rows(self, room: int) -> List[str]:
+        """The rows to show in ``room`` bytes, and the note on what was left out."""
+        total = self.policy.count
+        if room <= 0 or not total:
+            return []
+        rows = self.policy.select(room)
+        if len(rows) >= total:
+            return rows
+        reserve = utf8_len(omitted_note(total, total)) + 1
+        rows = self.policy.select(room - reserve) if room > reserve else []
+        return [*rows, omitted_note(max(0, total - len(rows)), total)]
 
     def _values(self) -> dict:
         state = self._state
         values: dict = dict(self._latest)
         values.update(self._run_info)
         values["status"] = state["status"]
-        values["elapsed"] = format_elapsed(state["elapsed"])
+        values["elapsed"] = format_elapsed(self.elapsed)
         values["finish_mentions"] = (
             Mrkdwn(self.mentions.render()) if self.is_final else Mrkdwn(""))
         return values
 
-    def _content(self, rows: List[str], error: Union[str, None]) -> Mrkdwn:
-        table = "\n".join([self.header, *rows])
-        text = f"{_FENCE}\n{table}\n{_FENCE}"
-        if error:
-            text += f"\n{_FENCE}\n{escape(error)}\n{_FENCE}"
-        return Mrkdwn(text)
+
+def _table(header: str, rows: List[str], error: Optional[str]) -> Mrkdwn:
+    """The ``{content}`` block: the table in a code block, then the error, if any."""
+    table = "\n".join([header, *rows])
+    text = f"{_FENCE}\n{table}\n{_FENCE}"
+    if error:
+        text += f"\n{_FENCE}\n{escape(error)}\n{_FENCE}"
+    return Mrkdwn(text)

@@ -69,6 +69,12 @@ def report_factory(slack_emulator):
     return build
 
 
+def table_rows(text: str) -> list:
+    """The rows of the table in a message text: header and any "… not shown" note dropped."""
+    lines = text.split("```")[1].strip("\n").splitlines()[1:]
+    return [line for line in lines if not line.startswith("… ")]
+
+
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds pass."""
     import time

@@ -49,7 +49,8 @@ GOOD = {"access_token": "xoxb-1-2-abc", "channel_id": "C0123456", "entries": ["e
     ({"client": object()}, TypeError, "client must be a slack_sdk.WebClient"),
     ({"channel_id": ""}, ValueError, "channel_id must be a non-empty str"),
     ({"channel_id": "   "}, ValueError, "channel_id must be a non-empty str"),
-    ({"channel_id": 12345}, ValueError, "channel_id must be a non-empty str"),
+    ({"channel_id": 12345}, TypeError, "channel_id must be a str"),
+    ({"refresh_interval": 0}, ValueError, "refresh_interval must be > 0"),
     ({"access_token": 12345}, TypeError, "access_token must be a str"),
 ])
 def test_bad_argument_is_rejected_at_construction(change, error, fragment):

@@ -14,10 +14,11 @@ import warnings
 
 import pytest
 from chainer import training
-from conftest import ENTRIES, Boom, make_trainer
+from conftest import ENTRIES, Boom, make_trainer, table_rows
 
 from chainer_slack_report import SlackReport, SlackReportWarning
-from chainer_slack_report.live_message import CONFIG_ERRORS, CONTINUATION_NOTE
+from chainer_slack_report.live_message import CONTINUATION_NOTE
+from chainer_slack_report.slack_errors import CONFIG_ERRORS
 
 EPOCHS = 30  # 4 iterations each: 120 rows when logging every iteration
 LAST_ITERATION = EPOCHS * 4
@@ -54,8 +55,7 @@ def run(report, actions=(), sleep=0.01, **kwargs):
 
 
 def last_row_iteration(text):
-    rows = text.split("```")[1].strip("\n").splitlines()
-    return int(rows[-1].split()[1])
+    return int(table_rows(text)[-1].split()[1])
 
 
 def assert_final(emulator, status="[Completed]", message_index=-1):
@@ -95,7 +95,7 @@ def test_rate_limit_waits_retry_after_widens_interval_keeps_newest(slack_emulato
     assert len(limited) == 2
     for i in limited:
         assert calls[i + 1].started - calls[i].started >= 0.4 * 0.95  # Retry-After honoured
-    assert report.live.min_interval > 0.1  # widened
+    assert report.live.pacing.interval > 0.1  # widened
     assert any("Retry-After" in w for w in caught)
     assert_rate_ok(slack_emulator, 0.1)
 
@@ -125,7 +125,9 @@ def test_transient_errors_are_retried_with_backoff(slack_emulator, build, error,
     failed = [c for c in slack_emulator.calls_to("chat.update") if c.status != 200 or c.error]
     assert len(failed) == 2
     assert any("retries with backoff" in w for w in caught)
-    assert len(slack_emulator.messages("general")) == 1 and message.history
+    assert len(slack_emulator.messages("general")) == 1
+    last = slack_emulator.calls_to("chat.update")[-1]
+    assert last.status == 200 and last.error is None  # retried until Slack took it
 
 
 def test_outage_in_the_middle_third(slack_emulator, build):

@@ -1,0 +1,274 @@
+"""One run's report, whatever framework runs it: the core of every flavour.
+
+:class:`RunReport` checks the arguments, holds the message text
+(:class:`~chainer_slack_report.message.ReportMessage`) and, while Slack takes
+the report, the live Slack message
+(:class:`~chainer_slack_report.live_message.LiveMessage`).  Its :attr:`mode`
+says where the report goes.  The Chainer extension, the pytorch-pfn-extras
+extension and the command-line tool are thin glue around it: they hand over
+rows and status changes, and print locally when :attr:`RunReport.mode` says so.
+No Chainer here.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import os
+import re
+import socket
+import sys
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+
+from .live_message import LiveMessage
+from .mentions import Mentions, MentionsArg
+from .message import (
+    BUILTIN_PLACEHOLDERS,
+    COMPLETED,
+    DEFAULT_TEMPLATE,
+    FAILED,
+    FINAL_STATUSES,
+    TRAINING,
+    ReportMessage,
+    format_error,
+    table_bytes,
+)
+from .normalizers import Normalizer, make_policy
+from .pacing import Pacing
+from .template import Template
+from .warning import warn
+
+__all__ = ["RunReport", "Mode"]
+
+_TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
+_MIN_MAX_BYTES = 200
+
+
+class Mode(enum.Enum):
+    """Where a report goes."""
+
+    SLACK = "slack"  #: the live Slack message shows it
+    LOCAL = "local"  #: no token or channel: printed locally, as PrintReport does
+    FELL_BACK = "fell back"  #: Slack refused for good mid-run: printed locally from then on
+
+
+class RunReport:
+    """One run's report: checked arguments, the message text, the live message.
+
+    Args are those of :class:`chainer_slack_report.SlackReport` (see there),
+    all keyword-only except the first three.
+
+    Raises:
+        TypeError: An argument of the wrong type.
+        ValueError: An argument of the right type but an unusable value.
+    """
+
+    def __init__(self, access_token: Optional[str], channel_id: Optional[str],
+                 entries: Optional[Sequence[str]], *, template: str = DEFAULT_TEMPLATE,
+                 finish_mentions: MentionsArg = None,
+                 len_normalizer: Union[str, Normalizer] = "thin_out", client=None,
+                 max_bytes: int = 4000, min_interval: float = 1.2,
+                 flush_timeout: float = 10.0, http_timeout: float = 10.0,
+                 refresh_interval: float = 30.0) -> None:
+        entries = _check_entries(entries)
+        _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
+        _check_number("min_interval", min_interval, unit="seconds")
+        _check_number("flush_timeout", flush_timeout, unit="seconds")
+        _check_number("http_timeout", http_timeout, unit="seconds", positive=True)
+        _check_number("refresh_interval", refresh_interval, unit="seconds", positive=True)
+        template_ = Template(template)
+        if max_bytes < _MIN_MAX_BYTES:
+            raise ValueError(f"max_bytes must be at least {_MIN_MAX_BYTES} (UTF-8 bytes) to "
+                             f"hold a header and a row, got {max_bytes}")
+        if client is not None and not callable(getattr(client, "chat_postMessage", None)):
+            raise TypeError(f"client must be a slack_sdk.WebClient, got "
+                            f"{type(client).__name__}")
+        if channel_id is not None and not isinstance(channel_id, str):
+            raise TypeError(f"channel_id must be a str (a channel ID such as C0123456789, "
+                            f"or a name) or None, got {type(channel_id).__name__}")
+        if channel_id is not None and not channel_id.strip():
+            raise ValueError(f"channel_id must be a non-empty str (a channel ID such as "
+                             f"C0123456789, or a name), got {channel_id!r}")
+        if access_token is not None and not isinstance(access_token, str):
+            raise TypeError(f"access_token must be a str or None, got "
+                            f"{type(access_token).__name__}")
+        mentions = Mentions(finish_mentions)
+        policy = make_policy(len_normalizer, max_bytes)
+        header_bytes = table_bytes(entries)
+        if header_bytes * 2 > max_bytes:
+            raise ValueError(f"max_bytes={max_bytes} cannot hold the table header and a row "
+                             f"({header_bytes} bytes for the header of {len(entries)} entries); "
+                             f"raise max_bytes or show fewer entries")
+
+        self.entries = entries
+        self.max_bytes = max_bytes
+        self.min_interval = float(min_interval)
+        self.flush_timeout = float(flush_timeout)
+        self.refresh_interval = float(refresh_interval)
+        self.message = ReportMessage(template_, entries, policy, run_info(), mentions)
+        self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
+        self.live: Optional[LiveMessage] = None
+        self._client = client
+        self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
+        self._http_timeout = http_timeout
+
+        unknown = sorted(template_.names - BUILTIN_PLACEHOLDERS - set(entries))
+        if unknown:
+            warn(f"template placeholders {', '.join('{' + n + '}' for n in unknown)} are "
+                 f"neither built in ({', '.join(sorted(BUILTIN_PLACEHOLDERS))}) nor in "
+                 f"entries; they are kept as written unless an observation of that name "
+                 f"is reported")
+        token = self._token or getattr(client, "token", None)
+        if token and not token.startswith(_TOKEN_PREFIXES):
+            warn("access_token does not look like a Slack token (a bot token starts "
+                 "with xoxb-)")
+        if token and self.channel:
+            self.mode = Mode.SLACK
+        else:
+            missing = " and ".join(n for n, v in (("bot token (SLACK_BOT_TOKEN)", token),
+                                                  ("channel (SLACK_CHANNEL_ID)", self.channel))
+                                   if not v)
+            warn(f"SlackReport has no {missing}: the report is printed locally instead")
+            self.mode = Mode.LOCAL
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.mode.value} channel={self.channel!r}>"
+
+    # -- the training thread's calls -----------------------------------------------
+    def start(self, clock: Callable[[], float]) -> None:
+        """Start reporting: the worker posts the ``[Started]`` message.
+
+        Args:
+            clock: ``clock() -> float``, seconds since the run started (for
+                ``{elapsed}``); called on the worker thread.
+        """
+        self.message.clock = clock
+        if self.mode is not Mode.SLACK or self.live is not None:
+            return
+        mentions = self.message.mentions
+        self.live = LiveMessage(
+            self._make_client(), self.channel, self.message.render,
+            pacing=Pacing(min_interval=self.min_interval), max_bytes=self.max_bytes,
+            prepare=[mentions.resolve] if mentions.names else [],
+            refresh_after=self.refresh_interval, name=f"SlackReport-{self.channel}")
+        self.live.start()
+
+    def add(self, observations: Iterable[Mapping[str, object]]) -> None:
+        """New log rows (O(1) each; no I/O).  Nothing is kept in local mode."""
+        if self.mode is Mode.LOCAL:
+            return
+        rows = list(observations)
+        if rows:
+            self.message.push(rows)
+            self._touch()
+
+    def set_status(self, status: str) -> None:
+        """A new status such as ``[Training]``; a change is sent, a repeat is not."""
+        if self.mode is not Mode.LOCAL and self.message.set(status=status):
+            self._touch()
+
+    def training(self) -> None:
+        """The trainer is running: ``[Training]`` unless the run has already ended."""
+        if not self.message.is_final:
+            self.set_status(TRAINING)
+
+    def fail(self, exc: BaseException, tb=None) -> None:
+        """Record a crash; :meth:`finish` delivers ``[Failed]`` with its traceback tail."""
+        self.message.set(status=FAILED, error=format_error(exc, tb))
+
+    def finish(self, status: str = COMPLETED) -> bool:
+        """Deliver the final status; wait at most ``flush_timeout`` seconds.
+
+        Args:
+            status: The outcome, unless :meth:`fail` already recorded ``[Failed]``.
+
+        Returns:
+            bool: True when Slack shows the final text.  Otherwise (Slack
+            refused, or did not take it in time) one warning is given and the
+            final text is written to stderr.  Never raises.
+        """
+        live = self.live
+        if live is None or live.closed:
+            return bool(live and live.delivered)
+        if self.message.status not in FINAL_STATUSES:
+            self.message.set(status=status)
+        self.message.set(elapsed=self.message.elapsed)  # the clock stops here
+        reply = self.message.reply_text if self.message.mentions else None
+        live.close(reply)
+        if live.wait(self.flush_timeout):
+            return True
+        live.abandon()
+        self._refresh_mode()
+        reason = ("Slack refused it earlier (see the warning above)" if live.stopped else
+                  f"Slack did not take it within flush_timeout={self.flush_timeout:g} s")
+        warn(f"SlackReport: the final report is written to stderr: {reason}")
+        text = live.final_text or self.message.render(live.max_bytes)
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        return False
+
+    @property
+    def local(self) -> bool:
+        """True while the report is printed locally (no Slack, or Slack refused)."""
+        return self._refresh_mode() is not Mode.SLACK
+
+    # -- helpers ---------------------------------------------------------------------
+    def _touch(self) -> None:
+        if self.live is not None:
+            self.live.touch()
+
+    def _refresh_mode(self) -> Mode:
+        if self.mode is Mode.SLACK and self.live is not None and self.live.stopped:
+            self.mode = Mode.FELL_BACK
+        return self.mode
+
+    def _make_client(self):
+        client = self._client
+        if client is None:
+            from slack_sdk import WebClient
+
+            return WebClient(token=self._token, timeout=self._http_timeout)
+        if not getattr(client, "token", None) and self._token:
+            client = copy.copy(client)  # the user's client stays as it was
+            client.token = self._token
+        return client
+
+
+def run_info() -> dict:
+    """Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``, ``{cmd}``, ``{args}`` (plain text)."""
+    pwd = os.getcwd()
+    home = os.path.expanduser("~")
+    pwdshort = "~" + pwd[len(home):] if home not in ("", "/") and (
+        pwd == home or pwd.startswith(home + os.sep)) else pwd
+    argv = sys.argv or [""]
+    return {"hostname": socket.gethostname(), "pwd": pwd, "pwdshort": pwdshort,
+            "cmd": argv[0], "args": " ".join(_quote(a) for a in argv[1:])}
+
+
+def _quote(arg: str) -> str:
+    return arg if re.fullmatch(r"[\w@%+=:,./-]*", arg) and arg else repr(arg)
+
+
+def _check_entries(entries) -> list:
+    if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
+        raise TypeError(f"entries must be a list of str (observation keys such as "
+                        f"'main/loss'), got {type(entries).__name__}")
+    if not entries:
+        raise ValueError("entries is empty; give the observation keys to show, e.g. "
+                         "['epoch', 'main/loss']")
+    for entry in entries:
+        if not isinstance(entry, str) or not entry:
+            raise TypeError(f"entries must be non-empty str, got {entry!r} in {entries!r}")
+    return list(entries)
+
+
+def _check_number(name: str, value, *, unit: str, integer: bool = False,
+                  positive: bool = False) -> None:
+    expected = "an int" if integer else "a number"
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {expected} ({unit}), got "
+                        f"{type(value).__name__} {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} ({unit}), "
+                         f"got {value!r}")
