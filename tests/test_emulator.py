@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
+import signal
+import subprocess
+import sys
+import threading
 import time
+import urllib.request
 
 import pytest
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from chainer_slack_report.testing import SlackEmulator
 
 
 def api_error(call, **kwargs):
@@ -101,3 +111,190 @@ def test_files_upload_v2_flow(slack_emulator):
     assert stored["content"] == b"epoch,loss\n1,0.5\n" and stored["title"] == "log"
     (reply,) = slack_emulator.messages("general")[0].replies
     assert reply.files[0]["name"] == "log.csv"
+
+
+# -- rate limits ---------------------------------------------------------------------
+def accepted_starts(emulator, method):
+    return sorted(c.started for c in emulator.calls_to(method) if c.status == 200)
+
+
+def test_update_limit_fractional_retry_after_then_accepted(slack_emulator):
+    calls, per = 3, 0.5
+    slack_emulator.set_limit("chat.update", calls=calls, per=per)
+    slack_emulator.retry_after_resolution = 0.01
+    client = slack_emulator.client()
+    posted = client.chat_postMessage(channel="general", text="v0")
+    cid, ts = posted["channel"], posted["ts"]
+    for i in range(1, calls + 1):
+        client.chat_update(channel=cid, ts=ts, text=f"v{i}")
+    response = api_error(client.chat_update, channel=cid, ts=ts, text="limited")
+    assert response.status_code == 429 and response["error"] == "ratelimited"
+    retry_after = float(response.headers["Retry-After"])
+    assert 0 < retry_after <= per
+    # the seconds until the oldest accepted update leaves the window, rounded up to 0.01
+    updates = slack_emulator.calls_to("chat.update")
+    wait = updates[0].started + per - updates[-1].started
+    assert wait - 1e-6 <= retry_after < wait + 0.01 + 1e-6
+    # the limited call is recorded, not counted, and edited nothing
+    assert (updates[-1].status, updates[-1].error) == (429, "ratelimited")
+    assert slack_emulator.count(status=429) == 1
+    assert slack_emulator.count("chat.update", error="ratelimited") == 1
+    (message,) = slack_emulator.messages("general")
+    assert message.text == "v3" and message.history == ["v0", "v1", "v2", "v3"]
+    time.sleep(retry_after)
+    assert client.chat_update(channel=cid, ts=ts, text="after")["ok"]
+    assert message.text == "after" and len(message.history) == 5
+    assert slack_emulator.count(status=429) == 1
+
+
+def test_update_limit_sends_whole_seconds_by_default():
+    per = 60.0
+    with SlackEmulator(limits={"chat.update": (2, per)}) as slack:
+        client = slack.client()
+        posted = client.chat_postMessage(channel="general", text="v0")
+        for text in ("v1", "v2"):
+            client.chat_update(channel=posted["channel"], ts=posted["ts"], text=text)
+        response = api_error(client.chat_update, channel=posted["channel"],
+                             ts=posted["ts"], text="limited")
+        header = response.headers["Retry-After"]
+        assert header.isdigit() and 0 < int(header) <= per
+        updates = slack.calls_to("chat.update")
+        assert int(header) == math.ceil(updates[0].started + per - updates[-1].started)
+        assert slack.messages("general")[0].history == ["v0", "v1", "v2"]
+        # a window shorter than a second still sends Retry-After: 1
+        slack.clear_limits()
+        slack.set_limit("chat.update", calls=1, per=0.9)
+        for i in range(20):  # two calls within 0.9 s; retried if the machine stalls
+            try:
+                client.chat_update(channel=posted["channel"], ts=posted["ts"], text=f"w{i}")
+            except SlackApiError as err:
+                assert err.response.headers["Retry-After"] == "1"
+                break
+        else:
+            pytest.fail("never rate-limited")
+        assert slack.count(status=429) == 2
+
+
+def test_post_limit_is_per_channel_and_counts_thread_replies(slack_emulator):
+    slack_emulator.set_limit("chat.postMessage", calls=2, per=60.0)
+    client = slack_emulator.client()
+    general = slack_emulator.channel("general").id
+    parent = client.chat_postMessage(channel="#general", text="run")["ts"]
+    client.chat_postMessage(channel=general, thread_ts=parent, text="reply 1")
+    response = api_error(client.chat_postMessage, channel="general", thread_ts=parent,
+                         text="reply 2")
+    assert response.status_code == 429 and response["error"] == "ratelimited"
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    assert api_error(client.chat_postMessage, channel="general", text="x").status_code == 429
+    (message,) = slack_emulator.messages("general")
+    assert [r.text for r in message.replies] == ["reply 1"]
+    # another channel has its own window
+    for text in ("a", "b"):
+        assert client.chat_postMessage(channel="random", text=text)["ok"]
+    assert api_error(client.chat_postMessage, channel="random", text="c").status_code == 429
+    assert [m.text for m in slack_emulator.messages("random")] == ["a", "b"]
+    assert slack_emulator.count("chat.postMessage", status=429) == 3
+    # other methods are not limited; clearing the limit lets posts through again
+    client.chat_update(channel=general, ts=parent, text="run (edited)")
+    slack_emulator.clear_limits("chat.postMessage")
+    assert client.chat_postMessage(channel="general", text="x")["ok"]
+
+
+def test_set_limit_rejects_nonsense(slack_emulator):
+    with pytest.raises(ValueError):
+        slack_emulator.set_limit("chat.update", calls=0, per=1.0)
+    with pytest.raises(ValueError):
+        slack_emulator.set_limit("chat.update", calls=1, per=0)
+    with pytest.raises(ValueError):
+        slack_emulator.set_limit("chat.update", calls=1, per=1.0, scope="team")
+
+
+def test_update_limit_holds_under_concurrent_clients(slack_emulator):
+    calls, per, threads, duration = 3, 0.2, 8, 0.6
+    slack_emulator.set_limit("chat.update", calls=calls, per=per)
+    slack_emulator.retry_after_resolution = 0.01
+    posted = slack_emulator.client().chat_postMessage(channel="general", text="start")
+    retry_afters, failures = [], []
+    barrier = threading.Barrier(threads)
+
+    def hammer(n: int) -> None:
+        client = WebClient(token=slack_emulator.token, base_url=slack_emulator.url)
+        barrier.wait()
+        deadline = time.monotonic() + duration
+        i = 0
+        while time.monotonic() < deadline or i < 5:
+            i += 1
+            try:
+                client.chat_update(channel=posted["channel"], ts=posted["ts"], text=f"{n}-{i}")
+            except SlackApiError as err:
+                if err.response.status_code != 429:
+                    failures.append(err)
+                    return
+                retry_afters.append(float(err.response.headers["Retry-After"]))
+
+    workers = [threading.Thread(target=hammer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not failures
+    starts = accepted_starts(slack_emulator, "chat.update")
+    assert len(starts) >= calls and retry_afters
+    # in any window of `per` seconds, at most `calls` updates were accepted
+    assert all(later - first >= per for first, later in zip(starts, starts[calls:]))
+    assert all(0 < r <= per for r in retry_afters)
+    assert slack_emulator.count("chat.update", status=429) == len(retry_afters)
+    (message,) = slack_emulator.messages("general")
+    assert len(message.history) == 1 + len(starts)
+
+
+# -- as its own process ----------------------------------------------------------------
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_runs_as_its_own_process(tmp_path, stop_signal):
+    state_file = tmp_path / "state.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chainer_slack_report.testing.emulator", "--port", "0",
+         "--update-limit", "2/60", "--post-limit", "--channels", "general,ops",
+         "--state-file", str(state_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a stuck child
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        info = json.loads(line)
+        assert info["channels"] == {"general": "C0000001", "ops": "C0000002"}
+        client = WebClient(token=info["token"], base_url=info["url"])
+        posted = client.chat_postMessage(channel="ops", text="v0")
+        client.chat_postMessage(channel="ops", thread_ts=posted["ts"], text="reply")
+        for text in ("v1", "v2"):
+            client.chat_update(channel=posted["channel"], ts=posted["ts"], text=text)
+        response = api_error(client.chat_update, channel=posted["channel"],
+                             ts=posted["ts"], text="limited")
+        assert response.status_code == 429 and response.headers["Retry-After"].isdigit()
+        with urllib.request.urlopen(info["state_url"] + "?history=1", timeout=10) as answer:
+            body = answer.read().decode()
+        assert info["token"] not in body
+        state = json.loads(body)
+        (message,) = state["channels"]["ops"]["messages"]
+        assert message["text"] == "v2" and message["history"] == ["v0", "v1", "v2"]
+        assert message["history_len"] == 3 and message["replies"] == ["reply"]
+        assert state["methods"]["chat.update"]["calls"] == 3
+        assert state["methods"]["chat.update"]["rate_limited"] == 1
+        assert state["methods"]["chat.postMessage"]["ok"] == 2
+        assert state["rate_limited"] == 1
+        assert state["limits"]["chat.postMessage"] == {"calls": 5, "per": 5.0,
+                                                       "scope": "channel"}
+        proc.send_signal(stop_signal)
+        assert proc.wait(timeout=10) == 0
+        assert proc.stdout.read() == ""  # one line of JSON, nothing else
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    final = json.loads(state_file.read_text())
+    assert final["channels"]["ops"]["messages"][0]["text"] == "v2"
+    assert final["methods"]["chat.update"]["rate_limited"] == 1

@@ -18,24 +18,66 @@ It checks the bot token and the channel and answers with Slack's error codes
 ``Retry-After``, 5xx answers, Slack error codes and outages (connections
 dropped without an answer).  Every call is recorded in :attr:`calls`.
 
+Rate limits like Slack's (off by default) are sliding windows per method::
+
+    SlackEmulator(limits=SLACK_LIMITS)                  # Slack-like numbers
+    slack.set_limit("chat.update", calls=3, per=0.5)    # or any, at run time
+
+A call over a limit gets HTTP 429 ``{"ok": false, "error": "ratelimited"}``
+with ``Retry-After`` (see :meth:`SlackEmulator.set_limit`).
+
+To share one emulator between processes, run it as its own process::
+
+    python -m chainer_slack_report.testing.emulator --port 0 --update-limit 50/60
+
+It prints one JSON line (``url``, ``token``, ``channels``, ``state_url``) and
+serves until SIGTERM/SIGINT.  ``GET /_emulator/state`` answers
+:meth:`SlackEmulator.state` as JSON (``?history=1`` adds every message's
+edit history).
+
 Only 127.0.0.1 is ever bound.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
+import hashlib
 import itertools
 import json
+import math
+import os
+import signal
+import sys
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-__all__ = ["SlackEmulator", "Message", "Call", "Channel"]
+__all__ = ["SlackEmulator", "Message", "Call", "Channel", "SLACK_LIMITS", "main"]
 
 #: ``chat.update`` documents ``msg_too_long`` at 4,000 characters.
 MAX_TEXT_CHARS = 4000
+
+#: Slack-like rate limits for ``SlackEmulator(limits=…)``: method → (calls, per seconds).
+#:
+#: * ``chat.update``: 50 per 60 s per app (one token).  Slack's "Rate limits"
+#:   page puts it in Tier 3, "50+ per minute", counted per method, per app,
+#:   per workspace; 50 is that documented floor.
+#: * ``chat.postMessage``: 5 per 5 s per channel.  Slack documents about one
+#:   message per second per channel with short bursts tolerated; a 5 s window
+#:   keeps that average and lets a burst of 5 through.
+SLACK_LIMITS: Dict[str, Tuple[int, float]] = {
+    "chat.update": (50, 60.0),
+    "chat.postMessage": (5, 5.0),
+}
+
+#: The scope a limit gets when none is given: Slack counts ``chat.postMessage``
+#: per channel, everything else per app.
+_DEFAULT_SCOPES = {"chat.postMessage": "channel"}
+_SCOPES = ("app", "channel")
 
 
 @dataclass
@@ -80,9 +122,10 @@ class Call:
 
     method: str
     params: dict
-    started: float  #: time.monotonic() when the request arrived
-    status: int = 200
-    error: Optional[str] = None
+    #: time.monotonic() when the request arrived; rate limits count this instant
+    started: float
+    status: int = 200  #: HTTP status; 429 when rate-limited
+    error: Optional[str] = None  #: Slack error code (``"ratelimited"`` with 429)
     dropped: bool = False  #: the connection was closed without an answer
 
 
@@ -95,6 +138,13 @@ class _Fault:
     remaining: float
 
 
+@dataclass(frozen=True)
+class _Limit:
+    calls: int
+    per: float
+    scope: str
+
+
 class SlackEmulator:
     """A Slack Web API emulator on ``http://127.0.0.1:PORT/api/``.
 
@@ -105,6 +155,15 @@ class SlackEmulator:
         users (dict): Member ID → user name, for ``users.list``.
         max_text_chars (int): ``msg_too_long`` above this many characters.
         port (int): 0 picks a free port.
+        limits (dict): Rate limits to enforce, method → ``(calls, per)`` or
+            ``(calls, per, scope)``: at most ``calls`` (int) accepted calls in
+            any ``per`` seconds (float), see :meth:`set_limit`.  None (the
+            default) enforces none, as before.  :data:`SLACK_LIMITS` holds
+            Slack-like numbers.
+        retry_after_resolution (float): ``Retry-After`` of a rate-limited call
+            is rounded up to a multiple of this many seconds.  1.0 (the
+            default) sends whole seconds, at least 1, as Slack does; e.g. 0.01
+            sends fractions so tests with short windows run fast.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
     """
@@ -113,9 +172,15 @@ class SlackEmulator:
 
     def __init__(self, token: str = "xoxb-0000-emulator-token",
                  channels=("general", "random"), users: Optional[Dict[str, str]] = None,
-                 max_text_chars: int = MAX_TEXT_CHARS, port: int = 0) -> None:
+                 max_text_chars: int = MAX_TEXT_CHARS, port: int = 0, *,
+                 limits: Optional[Mapping[str, Sequence]] = None,
+                 retry_after_resolution: float = 1.0) -> None:
+        if not retry_after_resolution > 0:
+            raise ValueError(f"retry_after_resolution must be > 0, not {retry_after_resolution}")
         self.token = token
         self.max_text_chars = max_text_chars
+        #: Seconds ``Retry-After`` is rounded up to a multiple of (1.0: whole seconds).
+        self.retry_after_resolution = float(retry_after_resolution)
         #: Seconds each API call waits before answering, or fn(method) -> seconds.
         self.latency: Union[float, Callable[[str], float]] = 0.0
         self.calls: List[Call] = []
@@ -127,13 +192,18 @@ class SlackEmulator:
         self._in_flight = 0
         self._down = False
         self._faults: List[_Fault] = []
+        self._limits: Dict[str, _Limit] = {}
+        #: (method, scope key) → monotonic times of the calls the limit accepted
+        self._windows: Dict[Tuple[str, str], Deque[float]] = {}
         self._lock = threading.RLock()
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
         for name in channels:
             self.add_channel(name)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self._server.daemon_threads = True
+        for method, spec in (limits or {}).items():
+            calls, per, *scope = spec
+            self.set_limit(method, calls=calls, per=per, scope=scope[0] if scope else None)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.emulator = self  # type: ignore[attr-defined]
         self._thread: Optional[threading.Thread] = None
 
@@ -204,6 +274,64 @@ class SlackEmulator:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
+    def count(self, method: Optional[str] = None, *, status: Optional[int] = None,
+              error: Optional[str] = None) -> int:
+        """How many recorded calls match: ``count(status=429)`` counts rate-limited calls.
+
+        Args:
+            method (str): Only calls of this API method; None: any.
+            status (int): Only answers with this HTTP status; None: any.
+            error (str): Only answers with this Slack error code; None: any.
+        """
+        with self._lock:
+            return sum(1 for c in self.calls
+                       if (method is None or c.method == method)
+                       and (status is None or c.status == status)
+                       and (error is None or c.error == error))
+
+    def state(self, *, history: bool = False) -> dict:
+        """A JSON-able summary, also served at ``GET /_emulator/state``.
+
+        ``channels``: name → ``id`` and ``messages`` (``ts``, ``text``,
+        ``history_len``, ``replies``' texts, file names; with ``history=True``
+        also ``history``, every text the message had).  ``methods``: method →
+        ``calls``, ``ok``, ``rate_limited`` (HTTP 429s), ``dropped`` and
+        ``errors`` (code → count).  ``limits``: method → ``calls``, ``per``,
+        ``scope``.  The token is never included.
+        """
+        def message(m: Message) -> dict:
+            out = {"ts": m.ts, "text": m.text, "history_len": len(m.history),
+                   "replies": [r.text for r in m.replies],
+                   "files": [f["name"] for f in m.files]}
+            if history:
+                out["history"] = list(m.history)
+            return out
+
+        with self._lock:
+            methods: Dict[str, dict] = {}
+            for c in self.calls:
+                entry = methods.setdefault(c.method, {"calls": 0, "ok": 0, "rate_limited": 0,
+                                                      "dropped": 0, "errors": {}})
+                entry["calls"] += 1
+                if c.dropped:
+                    entry["dropped"] += 1
+                elif c.status == 429:
+                    entry["rate_limited"] += 1
+                elif c.status == 200 and c.error is None:
+                    entry["ok"] += 1
+                if c.error is not None:
+                    entry["errors"][c.error] = entry["errors"].get(c.error, 0) + 1
+            return {
+                "channels": {ch.name: {"id": ch.id, "archived": ch.archived,
+                                       "messages": [message(m) for m in ch.messages]}
+                             for ch in self.channels.values()},
+                "methods": methods,
+                "rate_limited": sum(e["rate_limited"] for e in methods.values()),
+                "limits": {name: {"calls": lim.calls, "per": lim.per, "scope": lim.scope}
+                           for name, lim in self._limits.items()},
+                "max_in_flight": self.max_in_flight,
+            }
+
     def delete_message(self, channel: str, ts: str) -> None:
         """Delete a message as a person would (later updates get message_not_found)."""
         with self._lock:
@@ -238,6 +366,81 @@ class SlackEmulator:
     def set_down(self, down: bool = True) -> None:
         """An outage: while down, every connection is closed without an answer."""
         self._down = down
+
+    # -- rate limits -------------------------------------------------------------
+    def set_limit(self, method: str, *, calls: int, per: float,
+                  scope: Optional[str] = None) -> None:
+        """Enforce at most ``calls`` accepted calls of ``method`` in any ``per`` seconds.
+
+        Like Slack, the limit is a sliding window over the calls it accepted,
+        counted per ``scope``: ``"app"`` (per token; one app is one token) or
+        ``"channel"`` (per channel the call posts to; thread replies count for
+        their channel).  ``scope=None`` picks ``"channel"`` for
+        ``chat.postMessage`` and ``"app"`` otherwise.  :data:`SLACK_LIMITS`
+        lists Slack-like numbers and the Slack facts behind them.
+
+        The limit decides when a request arrives (at :attr:`Call.started`),
+        before latency, injected faults and auth, like Slack's front door
+        (calls arriving during :meth:`set_down` are not counted).
+        A call over the limit gets HTTP 429 ``{"ok": false, "error":
+        "ratelimited"}`` with ``Retry-After``: the seconds until the window
+        frees a slot, rounded up to a multiple of
+        :attr:`retry_after_resolution`.  It is recorded with status 429 and
+        error ``"ratelimited"``, is not counted in the window and changes no
+        state.  Calls accepted earlier under this method's limit keep counting
+        when the limit changes.
+
+        Args:
+            method (str): API method, e.g. ``"chat.update"``.
+            calls (int): Calls accepted per window (>= 1).
+            per (float): Window length in seconds (> 0).
+            scope (str): ``"app"``, ``"channel"`` or None (see above).
+        """
+        scope = scope or _DEFAULT_SCOPES.get(method, "app")
+        if scope not in _SCOPES:
+            raise ValueError(f"scope must be one of {_SCOPES}, not {scope!r}")
+        if int(calls) != calls or calls < 1 or not per > 0:
+            raise ValueError(f"need calls >= 1 (int) and per > 0 seconds, not {calls}/{per}")
+        with self._lock:
+            self._limits[method] = _Limit(int(calls), float(per), scope)
+
+    def clear_limits(self, method: Optional[str] = None) -> None:
+        """Stop enforcing the limit of ``method`` (None: every limit) and forget its windows."""
+        with self._lock:
+            for name in [method] if method is not None else list(self._limits):
+                self._limits.pop(name, None)
+                for key in [k for k in self._windows if k[0] == name]:
+                    del self._windows[key]
+
+    def _admit(self, method: str, params: dict, token: Optional[str],
+               now: float) -> Optional[float]:
+        """None if the call is within its limit (and counts it), else seconds to wait."""
+        limit = self._limits.get(method)
+        if limit is None:
+            return None
+        if limit.scope == "channel":
+            key = str(params.get("channel") or params.get("channel_id") or "")
+            channel = self._find_channel(key)
+            key = "channel:" + (channel.id if channel is not None else key)
+        else:  # a digest, so that no structure here holds the token
+            key = "app:" + hashlib.sha256((token or "").encode()).hexdigest()[:16]
+        window = self._windows.setdefault((method, key), collections.deque())
+        while window and now - window[0] >= limit.per:
+            window.popleft()
+        if len(window) < limit.calls:
+            window.append(now)
+            return None
+        return window[-limit.calls] + limit.per - now
+
+    def _retry_after_header(self, wait: float) -> str:
+        resolution = self.retry_after_resolution
+        steps = max(1, math.ceil(wait / resolution))
+        if steps > 1 and (steps - 1) * resolution >= wait:  # float noise in the division
+            steps -= 1
+        value = steps * resolution
+        if value == int(value):
+            return str(int(value))
+        return repr(round(value, 9))
 
     # -- request handling (called by the handler threads) ----------------------
     def _find_channel(self, key: str) -> Optional[Channel]:
@@ -426,6 +629,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urllib.parse.urlsplit(self.path)
+        if url.path.startswith("/_emulator/"):
+            self._debug(emulator, url)
+            return
         if url.path.startswith("/upload/"):
             self._upload(emulator, url.path.rsplit("/", 1)[1], body)
             return
@@ -435,25 +641,32 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization") or ""
         if auth.startswith("Bearer "):
             token = auth[len("Bearer "):].strip()
-        call = Call(method=method, params=params, started=time.monotonic())
-        with emulator._lock:
+        with emulator._lock:  # one clock reading, under the lock: windows stay exact
+            call = Call(method=method, params=params, started=time.monotonic())
             emulator.calls.append(call)
+            wait = None if emulator._down else emulator._admit(method, params, token,
+                                                               call.started)
             emulator._in_flight += 1
             emulator.max_in_flight = max(emulator.max_in_flight, emulator._in_flight)
         try:
-            self._answer(emulator, method, params, token, call)
+            self._answer(emulator, method, params, token, call, wait)
         finally:
             with emulator._lock:
                 emulator._in_flight -= 1
 
     def _answer(self, emulator: SlackEmulator, method: str, params: dict,
-                token: Optional[str], call: Call) -> None:
+                token: Optional[str], call: Call, wait: Optional[float]) -> None:
         delay = emulator._latency(method)
         if delay > 0:
             time.sleep(delay)
         if emulator._down:
             call.dropped = True
             self.close_connection = True
+            return
+        if wait is not None:
+            call.status, call.error = 429, "ratelimited"
+            self._send_json(429, {"ok": False, "error": "ratelimited"},
+                            {"Retry-After": emulator._retry_after_header(wait)})
             return
         fault = emulator._take_fault(method)
         if fault is not None:
@@ -483,6 +696,14 @@ class _Handler(BaseHTTPRequestHandler):
                 params.update(urllib.parse.parse_qsl(text))
         return params
 
+    def _debug(self, emulator: SlackEmulator, url: urllib.parse.SplitResult) -> None:
+        if url.path.rstrip("/") != "/_emulator/state":
+            self._send(404, b"unknown debug endpoint", "text/plain")
+            return
+        query = dict(urllib.parse.parse_qsl(url.query))
+        history = query.get("history", "") not in ("", "0", "false")
+        self._send_json(200, emulator.state(history=history))
+
     def _upload(self, emulator: SlackEmulator, file_id: str, body: bytes) -> None:
         record = emulator.files.get(file_id)
         if record is None:
@@ -504,3 +725,93 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    #: listen() backlog; socketserver's 5 drops connections when dozens of
+    #: processes call at once (each WebClient call opens a new connection).
+    request_queue_size = 256
+
+
+# -- as its own process ------------------------------------------------------------
+def _limit_arg(text: str) -> Tuple[int, float]:
+    try:
+        calls, per = text.split("/")
+        calls, per = int(calls), float(per)
+    except ValueError:
+        message = f"expected CALLS/SECONDS like 50/60, not {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if calls < 1 or not per > 0:
+        raise argparse.ArgumentTypeError(f"need CALLS >= 1 and SECONDS > 0, not {text!r}")
+    return calls, per
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Serve a :class:`SlackEmulator` until SIGTERM/SIGINT; returns the exit code 0.
+
+    Prints one JSON line to stdout first: ``url`` (the WebClient
+    ``base_url``), ``token``, ``channels`` (name → ID), ``state_url`` and ``pid``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m chainer_slack_report.testing.emulator",
+        description="A local Slack Web API emulator on 127.0.0.1, shared by processes.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: a free one)")
+    parser.add_argument("--token", default="xoxb-0000-emulator-token",
+                        help="the bot token it accepts")
+    parser.add_argument("--channels", default="general,random",
+                        help="comma-separated channel names (default: general,random)")
+    parser.add_argument("--update-limit", type=_limit_arg, nargs="?", metavar="CALLS/SECONDS",
+                        const=SLACK_LIMITS["chat.update"],
+                        help="limit chat.update per app; without a value 50/60 "
+                             "(Slack Tier 3). Default: no limit")
+    parser.add_argument("--post-limit", type=_limit_arg, nargs="?", metavar="CALLS/SECONDS",
+                        const=SLACK_LIMITS["chat.postMessage"],
+                        help="limit chat.postMessage per channel; without a value 5/5 "
+                             "(Slack: ~1 per second per channel, short bursts). "
+                             "Default: no limit")
+    parser.add_argument("--retry-after-resolution", type=float, default=1.0, metavar="SECONDS",
+                        help="Retry-After is rounded up to a multiple of this "
+                             "(default 1: whole seconds, as Slack sends)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds each API call waits before answering")
+    parser.add_argument("--state-file", metavar="PATH",
+                        help="on exit, write the final state (as GET /_emulator/state?history=1)")
+    args = parser.parse_args(argv)
+
+    limits = {}
+    if args.update_limit:
+        limits["chat.update"] = args.update_limit
+    if args.post_limit:
+        limits["chat.postMessage"] = args.post_limit
+    names = [n.strip() for n in args.channels.split(",") if n.strip()]
+    emulator = SlackEmulator(token=args.token, channels=names, port=args.port, limits=limits,
+                             retry_after_resolution=args.retry_after_resolution)
+    emulator.latency = args.latency
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal)
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with emulator:
+            base = emulator.url.rsplit("/api/", 1)[0]
+            print(json.dumps({"url": emulator.url, "token": emulator.token,
+                              "channels": {c.name: c.id for c in emulator.channels.values()},
+                              "state_url": f"{base}/_emulator/state", "pid": os.getpid()}),
+                  flush=True)
+            while not stop.wait(1.0):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if args.state_file:
+        with open(args.state_file, "w", encoding="utf-8") as out:
+            json.dump(emulator.state(history=True), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
