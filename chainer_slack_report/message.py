@@ -155,6 +155,11 @@ class ReportMessage:
         return changed
 
     @property
+    def queued(self) -> int:
+        """Rows pushed and not yet taken in by a render."""
+        return len(self._pending)
+
+    @property
     def status(self) -> str:
         return self._state["status"]
 

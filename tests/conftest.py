@@ -33,7 +33,8 @@ class _Crash(training.Extension):
 
 
 def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
-                 report_trigger=None, crash_at=None, crash=None, n: int = 40, extra=()):
+                 report_trigger=None, crash_at=None, crash=None, n: int = 40, extra=(),
+                 out: str = "/tmp/chainer_slack_report_test"):
     """A real Trainer: a linear classifier on ``n`` random 4-d points, batch 10."""
     np.random.seed(0)  # Chainer draws initial weights from NumPy's global generator
     rng = np.random.RandomState(0)
@@ -45,7 +46,7 @@ def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
     iterator = chainer.iterators.SerialIterator(
         chainer.datasets.TupleDataset(x, t), 10, shuffle=False)
     updater = training.updaters.StandardUpdater(iterator, optimizer)
-    trainer = training.Trainer(updater, (epochs, "epoch"), out="/tmp/chainer_slack_report_test")
+    trainer = training.Trainer(updater, (epochs, "epoch"), out=out)
     trainer.extend(extensions.LogReport(trigger=log_trigger))
     if report is not None:
         trainer.extend(report, trigger=report_trigger or log_trigger)

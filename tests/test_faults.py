@@ -121,7 +121,7 @@ def test_transient_errors_are_retried_with_backoff(slack_emulator, build, error,
     slack_emulator.fail("chat.update", error, status=status, times=2)
     report = build()
     caught, _ = run(report)
-    message = assert_final(slack_emulator)
+    assert_final(slack_emulator)
     failed = [c for c in slack_emulator.calls_to("chat.update") if c.status != 200 or c.error]
     assert len(failed) == 2
     assert any("retries with backoff" in w for w in caught)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chainer_slack_report.mentions import Mentions
 from chainer_slack_report.message import format_elapsed, format_header, format_row
 from chainer_slack_report.mrkdwn import TRUNCATION_MARKER, Mrkdwn, escape, truncate_utf8
 from chainer_slack_report.template import Template
@@ -103,3 +104,19 @@ def test_broken_braces_raise_a_clear_value_error(source, fragment):
 def test_template_must_be_a_str():
     with pytest.raises(TypeError, match="template must be a str"):
         Template(["{status}"])
+
+
+# -- finish_mentions ----------------------------------------------------------------
+@pytest.mark.parametrize("spec, tokens", [
+    ("here", ["<!here>"]), ("@here", ["<!here>"]), ("<!here>", ["<!here>"]),
+    ("channel", ["<!channel>"]), ("@Everyone", ["<!everyone>"]),
+    ("@Bob Smith", ["name:Bob Smith"]),
+    ("@alice @bob", ["name:alice", "name:bob"]),
+    ("@alice, Bob Smith", ["name:alice", "name:Bob Smith"]),
+    ("U0123456 U0654321", ["<@U0123456>", "<@U0654321>"]),
+    ("@alice U0123456 <!subteam^S0123456>", ["name:alice", "<@U0123456>",
+                                             "<!subteam^S0123456>"]),
+    (["here", "@Bob Smith"], ["<!here>", "name:Bob Smith"]),
+])
+def test_finish_mentions_are_split_and_parsed(spec, tokens):
+    assert Mentions(spec).tokens == tokens

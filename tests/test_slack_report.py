@@ -257,3 +257,74 @@ def test_interpreter_exit_never_hangs_on_a_silent_slack(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 0 and "leaving" in done.stdout
+
+
+def test_rows_logged_after_the_last_call_reach_the_failed_message(slack_emulator,
+                                                                  report_factory):
+    # LogReport every 5 iterations, SlackReport every 10: the crash at iteration 55
+    # comes before LogReport's row 55, and rows 45 and 50 after SlackReport's last call.
+    report = report_factory()
+    trainer = make_trainer(report, epochs=30, log_trigger=(5, "iteration"),
+                           report_trigger=(10, "iteration"), crash_at=55, n=40)
+    with pytest.raises(Boom):
+        trainer.run()
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Failed]")
+    logged = [row["iteration"] for row in trainer.get_extension("LogReport").log]
+    assert logged == list(range(5, 51, 5))
+    assert table_epochs(text, column=1) == logged
+
+
+class _Report(training.Extension):
+    """Reports ``key`` every ``every`` iterations, as an Evaluator reports validation."""
+
+    trigger = (1, "iteration")
+    priority = training.PRIORITY_WRITER
+
+    def __init__(self, key, every):
+        self.key, self.every = key, every
+
+    def __call__(self, trainer):
+        import chainer
+
+        iteration = trainer.updater.iteration
+        if iteration % self.every == 0:
+            chainer.report({self.key: iteration / 100})
+
+
+def test_placeholders_show_the_latest_value_ever_reported(slack_emulator, report_factory):
+    with pytest.warns(SlackReportWarning, match=r"\{nope\}"):
+        report = report_factory(
+            entries=["iteration", "main/loss", "val/acc"], min_interval=0.0,
+            template="{status} val={val/acc:.2%} it={iteration} {nope}\n{content}")
+    make_trainer(report, epochs=6, log_trigger=(1, "iteration"),
+                 extra=[_Report("val/acc", 4), _Slow(0.01)]).run()
+    history = only_message(slack_emulator).history
+    first_lines = [t.splitlines()[0] for t in history]
+    assert first_lines[0] == "[Started] val=– it=– {nope}"  # entries not reported yet
+    reported = [line for line in first_lines if "val=–" not in line]
+    assert reported and all(re.search(r"val=\d+\.\d\d% it=\d+ \{nope\}$", line)
+                            for line in reported)
+    assert first_lines[-1] == "[Completed] val=24.00% it=24 {nope}"
+    assert all("{val/acc" not in line for line in first_lines)
+
+
+def test_updates_are_sent_for_news_and_the_clock_only_every_refresh_interval(
+        slack_emulator, report_factory):
+    # SlackReport is called every iteration (PrintReport's default trigger) but
+    # LogReport writes a row every epoch: the calls in between carry no news.
+    report = report_factory(template="{status} {elapsed}\n{content}", min_interval=0.0,
+                            refresh_interval=1.0)
+    start = time.monotonic()
+    make_trainer(report, epochs=3, log_trigger=(1, "epoch"), report_trigger=(1, "iteration"),
+                 extra=[_Slow(0.25)]).run()  # 12 iterations, at least 3 s
+    took = time.monotonic() - start
+    history = only_message(slack_emulator).history
+    tables = [t.split("\n", 1)[1] for t in history]
+    statuses = [t.split()[0] for t in history]
+    news = [i for i in range(1, len(history))
+            if tables[i] != tables[i - 1] or statuses[i] != statuses[i - 1]]
+    clock_only = len(history) - 1 - len(news)
+    assert len(news) <= 3 + 2  # three rows, [Training], [Completed]
+    assert clock_only <= took / 1.0 + 1  # at most one clock refresh per refresh_interval
+    assert clock_only >= 1  # the clock did move in more than 3 s of silence
