@@ -3,7 +3,8 @@
 Fills a ReportMessage with N rows, then times ``push(one new row)`` +
 ``render(4000)`` — what the worker does per update — as the median of
 ``--repeats`` renders, and measures with tracemalloc the memory the message
-still holds after the N rows.  Prints a Markdown table.
+still holds after the N rows.  Prints a Markdown table, with the number of
+table rows the last render shows (header and "rows not shown" note aside).
 
     python benchmarks/bench_render.py --max-rows 1000000
 """
@@ -53,7 +54,13 @@ def measure(normalizer: str, n_rows: int, repeats: int):
         text = message.render(4000)
         times.append(time.perf_counter() - start)
     assert len(text.encode()) <= 4000
-    return statistics.median(times), max(times), held
+    return statistics.median(times), max(times), held, rows_shown(text)
+
+
+def rows_shown(text: str) -> int:
+    """Table rows in a rendered message, without the header and the note."""
+    lines = text.split("```")[1].strip("\n").splitlines()[1:]
+    return sum(1 for line in lines if not line.startswith("…"))
 
 
 def main(argv=None) -> None:
@@ -63,13 +70,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     sizes = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= args.max_rows]
     print("| len_normalizer | rows logged | render median ms | render max ms "
-          "| memory held KiB |")
-    print("|---|---|---|---|---|")
+          "| memory held KiB | rows shown |")
+    print("|---|---|---|---|---|---|")
     for normalizer in ("thin_out", "FIFO", "LIFO"):
         for n in sizes:
-            median, worst, held = measure(normalizer, n, args.repeats)
+            median, worst, held, shown = measure(normalizer, n, args.repeats)
             print(f"| {normalizer} | {n:,} | {median * 1e3:.3f} | {worst * 1e3:.3f} "
-                  f"| {held / 1024:.0f} |", flush=True)
+                  f"| {held / 1024:.0f} | {shown} |", flush=True)
 
 
 if __name__ == "__main__":

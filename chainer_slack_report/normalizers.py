@@ -17,6 +17,7 @@ from collections import deque
 from typing import Callable, List, Sequence, Union
 
 from .mrkdwn import utf8_len
+from .warning import SlackReportWarning
 
 __all__ = [
     "RowPolicy", "ThinOut", "FIFO", "LIFO", "CallablePolicy", "make_policy",
@@ -117,50 +118,108 @@ class LIFO(RowPolicy):
 
 
 class ThinOut(RowPolicy):
-    """Evenly spaced rows from the first one on, and always the newest row.
+    """Rows spread over the whole run: the first, then evenly thinned, and the newest.
 
-    Rows whose index is a multiple of a stride are kept; when they outgrow the
-    capacity the stride doubles and every other kept row goes.  ``select``
-    thins the same way when its budget is smaller.  Adding is amortised O(1).
+    Guarantees, for every ``select``:
+
+    * the first row (index 0) and the newest row are shown (unless the budget
+      cannot hold them: then the newest alone, or nothing), oldest first;
+    * the gaps between consecutive shown rows (differences of row indices)
+      differ by at most a factor of 2: they are ``s`` or ``2 * s`` for a
+      power-of-two stride ``s``, except the gap to the newest row, which can
+      be smaller (it is at most ``s``);
+    * once the rows outnumber what fits, they fill the budget: less than
+      one row's bytes are left unused (less than two when rows differ in
+      width, as the newest row can be followed by a narrower one), so with
+      rows of equal width exactly as many rows are shown as :class:`FIFO`
+      shows — unless the budget grew since rows were dropped (see below).
+
+    How: only rows whose index is a multiple of ``s`` are kept.  The kept
+    rows are an older part spaced ``2 * s`` (from row 0) and a newer part
+    spaced ``s``.  When the kept rows plus the newest exceed the room, ONE
+    row goes: the first of the newer part, which moves the boundary between
+    the parts one row newer and frees that row's bytes.  When the newer part
+    is used up, every gap is ``2 * s`` and ``s`` doubles.  So the held rows
+    never take more than the room (row 0 and the newest aside) and stay
+    within one row of filling it, whatever the rows' widths (in UTF-8 bytes).
+
+    The room starts at ``capacity`` and then follows the budget of the
+    latest ``select`` (never above ``capacity``): a smaller budget thins the
+    held rows for good, by the same rule, rather than thinning a copy on
+    every render (the budget seldom changes, and mostly shrinks: a longer
+    clock, a final error block, Slack's ``msg_too_long``).  Rows dropped so
+    are not restored if the budget grows again; new rows fill the room.
+
+    Memory is O(rows that fit in ``capacity`` bytes) however many rows are
+    logged.  ``add`` is amortised O(1) (a doubling of ``s`` costs O(rows
+    held), once per about half the rows held dropped); ``select`` is O(rows
+    held).
     """
 
     name = "thin_out"
 
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity)
-        self._stride = 1
-        self._kept: List[tuple] = []  # (index, row, cost), index % stride == 0
-        self._bytes = 0
-        self._newest: Union[tuple, None] = None
+        self._room = capacity  # bytes the held rows (kept + newest) may take
+        self._stride = 1  # s: a power of two
+        # Entries are (index, row, cost in bytes); every index is a multiple of s.
+        self._older: deque = deque()  # row 0, then spaced 2 * s
+        self._newer: deque = deque()  # _older[-1] + s, then spaced s
+        self._kept_bytes = 0
+        self._newest: Union[tuple, None] = None  # never in _older/_newer
 
     def add(self, row: str) -> None:
-        index = self.count
+        if self._newest is not None:
+            self._keep(self._newest)
+        self._newest = (self.count, row, _cost(row))
         self.count += 1
-        entry = (index, row, _cost(row))
-        self._newest = entry
-        if index % self._stride:
-            return
-        self._kept.append(entry)
-        self._bytes += entry[2]
-        while self._bytes > self.capacity and len(self._kept) > 1:
-            self._stride *= 2
-            self._kept = [e for e in self._kept if e[0] % self._stride == 0]
-            self._bytes = sum(e[2] for e in self._kept)
+        self._thin(self._room)
 
     def select(self, budget: int) -> List[str]:
-        if self._newest is None:
-            return []
+        """Rows to show within ``budget`` bytes; see the class for which.
+
+        The budget (at most ``capacity``) becomes the room: a smaller one
+        drops rows for good.  A budget below one byte shows nothing and
+        changes nothing.
+        """
         newest = self._newest
-        older = [e for e in self._kept if e[0] != newest[0]]
-        room = budget - newest[2]
-        if room < 0:
+        if newest is None or budget < 1:
             return []
-        used = sum(e[2] for e in older)
-        while used > room and older:
-            # Keep positions 0, 2, 4, ...: still evenly spaced, first row kept.
-            older = older[::2] if len(older) > 1 else []
-            used = sum(e[2] for e in older)
-        return [e[1] for e in older] + [newest[1]]
+        self._room = min(self.capacity, budget)
+        self._thin(self._room)
+        if self._kept_bytes + newest[2] > budget:  # row 0 and the newest do not fit
+            return [newest[1]] if newest[2] <= budget else []
+        return [e[1] for e in self._older] + [e[1] for e in self._newer] + [newest[1]]
+
+    def _keep(self, entry: tuple) -> None:
+        """Keep a row that is no longer the newest if its index is a multiple of s."""
+        index = entry[0]
+        if index % self._stride:
+            return
+        self._kept_bytes += entry[2]
+        older = self._older
+        if older and (self._newer or index - older[-1][0] == self._stride):
+            self._newer.append(entry)
+            return
+        older.append(entry)  # row 0, or 2 * s after the last kept row
+        self._normalize()
+
+    def _thin(self, room: int) -> None:
+        """Drop rows at the boundary until the held rows take at most ``room`` bytes."""
+        while self._newer and self._kept_bytes + self._newest[2] > room:
+            newer = self._newer  # _normalize may replace both parts
+            self._kept_bytes -= newer.popleft()[2]
+            if newer:
+                self._older.append(newer.popleft())
+            self._normalize()
+
+    def _normalize(self) -> None:
+        """Without a gap of s left, double s: the older part becomes the newer one."""
+        if not self._newer and len(self._older) > 1:
+            self._stride *= 2
+            older = self._older
+            first = older.popleft()
+            self._newer, self._older = older, deque([first])
 
 
 class CallablePolicy(RowPolicy):
@@ -171,7 +230,8 @@ class CallablePolicy(RowPolicy):
     newline.  Because the callable sees every row, memory grows with the run
     and its cost is the callable's.  A result that is not a sequence of
     ``str`` from ``rows`` within the budget is trimmed to its newest rows that
-    fit, with one warning.
+    fit, with one :class:`~chainer_slack_report.SlackReportWarning`; so is a
+    normalizer that raises (then the newest rows of all are shown).
     """
 
     name = "callable"
@@ -201,11 +261,27 @@ class CallablePolicy(RowPolicy):
         return fifo.select(budget)
 
     def _warn(self, what: str) -> None:
-        if not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"len_normalizer {self._fn!r} {what}; showing the newest rows "
-                f"that fit instead", RuntimeWarning, stacklevel=2)
+        """Warn once per policy, located at the user's normalizer.
+
+        ``select`` runs on the Slack worker thread, so no frame of the user's
+        code is on the stack: the warning points at the ``def`` of the
+        normalizer when it has one, else (a ``functools.partial``, an object
+        with ``__call__``) at the ``render`` that asked for the rows.
+        """
+        if self._warned:
+            return
+        self._warned = True
+        message = (f"len_normalizer {self._fn!r} {what}; showing the newest rows "
+                   f"that fit instead")
+        code = getattr(self._fn, "__code__", None)
+        if code is None:
+            # 1: _warn, 2: select, 3: the ReportMessage code that asked for the rows
+            warnings.warn(message, SlackReportWarning, stacklevel=3)
+            return
+        warnings.warn_explicit(
+            message, SlackReportWarning, code.co_filename, code.co_firstlineno,
+            module=getattr(self._fn, "__module__", None),
+            module_globals=getattr(self._fn, "__globals__", None))
 
 
 #: Names accepted by ``len_normalizer`` (compared case-insensitively).
