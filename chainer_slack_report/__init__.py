@@ -10,9 +10,10 @@ transport) load without Chainer.
 
 from __future__ import annotations
 
+from .run_report import wait_for_final_reports
 from .warning import SlackReportWarning
 
-__all__ = ["SlackReport", "SlackReportWarning", "__version__"]
+__all__ = ["SlackReport", "SlackReportWarning", "wait_for_final_reports", "__version__"]
 __version__ = "1.0.0"
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence, Union
 
+import numpy as np
+from chainer import serializer as serializer_module
 from chainer.training.extensions import LogReport, PrintReport
 
 from .mentions import MentionsArg
 from .message import COMPLETED, DEFAULT_TEMPLATE, INTERRUPTED
 from .normalizers import Normalizer
-from .run_report import Mode, RunReport
+from .run_report import MessageRef, Mode, RunReport, run_info
 
 __all__ = ["SlackReport"]
 
@@ -76,6 +78,15 @@ class SlackReport(PrintReport):
         refresh_interval (float): Seconds after which the message is edited
             for the ``{elapsed}`` clock alone; new rows and status changes are
             sent without waiting for it.  Default 30.
+        exit_timeout (float): If Slack has not taken the final text within
+            ``flush_timeout``, it is delivered in the background and the
+            interpreter waits for it at exit for at most this many seconds
+            (default 120; 0: write it to stderr at once instead).
+
+    The message's channel ID and ``ts`` are saved in snapshots
+    (:meth:`serialize`): a run resumed from one edits the same message and
+    says so in its thread.  On SIGTERM or SIGHUP (preemption, ``kill``) the
+    message becomes ``[Terminated]`` before the process ends with that signal.
 
     Raises:
         TypeError: An argument of the wrong type.
@@ -93,16 +104,18 @@ class SlackReport(PrintReport):
                  log_report: Union[str, LogReport] = "LogReport", out=None,
                  client=None, max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
-                 refresh_interval: float = 30.0) -> None:
+                 refresh_interval: float = 30.0, exit_timeout: float = 120.0) -> None:
         self.report = RunReport(
             access_token, channel_id, entries, template=template,
             finish_mentions=finish_mentions, len_normalizer=len_normalizer, client=client,
             max_bytes=max_bytes, min_interval=min_interval, flush_timeout=flush_timeout,
-            http_timeout=http_timeout, refresh_interval=refresh_interval)
+            http_timeout=http_timeout, refresh_interval=refresh_interval,
+            exit_timeout=exit_timeout)
         super().__init__(list(entries), log_report=log_report,
                          out=_CurrentStdout() if out is None else out)
         self._rows_taken = 0  # LogReport rows handed to the report so far
         self._trainer = None
+        self._resume: Optional[MessageRef] = None  # from a snapshot
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.report.mode.value} channel={self.report.channel!r}>"
@@ -122,7 +135,9 @@ class SlackReport(PrintReport):
     def initialize(self, trainer) -> None:
         """Start the worker, which posts the ``[Started]`` message."""
         self._trainer = trainer
-        self.report.start(clock=lambda: _elapsed(trainer))
+        note = _resume_note(trainer) if self._resume else None
+        self.report.start(clock=lambda: _elapsed(trainer), resume=self._resume,
+                          resume_note=note)
 
     def __call__(self, trainer) -> None:
         """Hand the new LogReport rows to the report (no network I/O here)."""
@@ -163,6 +178,28 @@ class SlackReport(PrintReport):
 
             warn(f"SlackReport could not finalize: {type(exc).__name__}: {exc}")
 
+    def serialize(self, serializer) -> None:
+        """Save or load the message's channel ID and ``ts`` (and an owned LogReport).
+
+        Snapshots without these keys (PrintReport's, the 0.3 package's) load
+        as before; 0.3 and PrintReport load this package's snapshots too (the
+        extra keys are not read).
+        """
+        super().serialize(serializer)
+        if isinstance(serializer, serializer_module.Serializer):
+            ref = self.report.message_ref
+            for key, value in zip(_KEYS, ref or ("", "")):
+                serializer(key, np.frombuffer(value.encode("utf-8"), dtype=np.uint8))
+            return
+        try:
+            values = [serializer(key, None) for key in _KEYS]
+        except KeyError:  # a snapshot of PrintReport, of 0.3, or of an earlier 1.0 run
+            return
+        if all(v is not None and len(v) for v in values):
+            channel_id, ts = (bytes(np.asarray(v, dtype=np.uint8)).decode("utf-8")
+                              for v in values)
+            self._resume = MessageRef(channel_id, ts)
+
     # -- helpers ----------------------------------------------------------------------
     def _take_rows(self, trainer, update: bool = False) -> None:
         """Hand LogReport's rows not handed over yet to the report.
@@ -190,6 +227,20 @@ class _CurrentStdout:
 
     def flush(self) -> None:
         sys.stdout.flush()
+
+
+_KEYS = ("slack_channel_id", "slack_ts")
+
+
+def _resume_note(trainer) -> str:
+    """The thread reply of a resumed run: from which iteration, where."""
+    info = run_info()
+    try:
+        where = f"iteration {trainer.updater.iteration}, epoch {trainer.updater.epoch}"
+    except Exception:  # noqa: BLE001 - a trainer without a standard updater
+        where = "a snapshot"
+    return (f"Resumed from {where} on {info['hostname']}:{info['pwdshort']}$ "
+            f"{info['cmd']} {info['args']}".rstrip())
 
 
 def _elapsed(trainer) -> float:

@@ -19,6 +19,7 @@ one warning that names the fix).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Callable, Optional, Sequence
 
 from .pacing import Pacing
@@ -52,25 +53,29 @@ class LiveMessage:
         refresh_after (float or None): Seconds after which the text is sent
             again with no :meth:`touch` (for a clock in it); None: never.
         name (str): Names the worker thread.
+        channel_id (str or None): With ``ts``: an existing message to continue
+            (e.g. after resuming from a snapshot) instead of posting a new one.
+        ts (str or None): That message's ``ts``.
     """
 
     def __init__(self, client, channel: str, render: Callable[[int], str], *,
                  pacing: Pacing, max_bytes: int = 4000, prepare: Sequence[Callable] = (),
-                 refresh_after: Optional[float] = None, name: str = "SlackReport") -> None:
+                 refresh_after: Optional[float] = None, name: str = "SlackReport",
+                 channel_id: Optional[str] = None, ts: Optional[str] = None) -> None:
         self._client = client
         self._channel = channel
         self._render = render
         self.pacing = pacing
         self.max_bytes = max_bytes
         self._prepare = list(prepare)
-        self.channel_id: Optional[str] = None  #: from chat.postMessage
-        self.ts: Optional[str] = None  #: the live message's ts
+        self.channel_id: Optional[str] = channel_id if ts else None  #: from chat.postMessage
+        self.ts: Optional[str] = ts if channel_id else None  #: the live message's ts
         self.final_text: Optional[str] = None  #: the last final text rendered
         self.posts = 0  #: messages posted with chat.postMessage (thread replies not counted)
         self.updates = 0  #: successful chat.update calls
         self.replies = 0  #: thread replies posted
         self.requests = 0  #: every request sent
-        self._reply: Optional[Callable[[], str]] = None
+        self._replies: deque = deque()  # thread replies to post once the text is shown
         self._final_shown = False  # the final text is in Slack; the reply may follow
         self._sent_text: Optional[str] = None
         self._prefix = ""
@@ -87,14 +92,26 @@ class LiveMessage:
         """A newer text exists.  Never blocks on Slack."""
         self._worker.touch()
 
+    def reply(self, text: Callable[[], str]) -> None:
+        """Post a reply in the message's thread once the current text is shown.
+
+        Args:
+            text: Builds the reply's text (mrkdwn) when it is sent.  Replies
+                are posted in order; a thread reply notifies the people it
+                mentions, an edit does not.
+        """
+        self._replies.append(text)
+        self._worker.touch()
+
     def close(self, reply: Optional[Callable[[], str]] = None) -> None:
         """Stop intermediate updates and deliver the final text from now on.
 
         Args:
             reply: Builds the text of a thread reply posted after the final
-                update (thread replies notify mentioned people; edits do not).
+                update (e.g. the one that notifies ``finish_mentions``).
         """
-        self._reply = reply
+        if reply is not None:
+            self._replies.append(reply)
         self._worker.close()
 
     def wait(self, timeout: Optional[float]) -> bool:
@@ -134,42 +151,47 @@ class LiveMessage:
         """Render the newest text and show it in Slack; True when Slack shows it."""
         while self._prepare:
             self._prepare.pop(0)(self._client)
-        if final and self._final_shown:
-            return self._post_reply()
+        if not (final and self._final_shown):
+            if not self._show(final):
+                return False
+            self._final_shown = final
+        while self._replies:
+            if not self._post_reply(self._replies[0]()):
+                return False
+            self._replies.popleft()
+        return True
+
+    def _show(self, final: bool) -> bool:
+        """Post or update the newest text; True when Slack shows it."""
         budget = self.max_bytes - len(self._prefix.encode("utf-8"))
         text = self._prefix + self._render(budget)
         if final:
             self.final_text = text
-        if text != self._sent_text or self.ts is None:
-            if self.ts is None:
-                response = self._request(self._client.chat_postMessage, channel=self._channel,
-                                         text=text, unfurl_links=False, unfurl_media=False)
-                if response is None:
-                    return False
-                self.channel_id, self.ts = response["channel"], response["ts"]
-                self.posts += 1
-            else:
-                response = self._request(self._client.chat_update, channel=self.channel_id,
-                                         ts=self.ts, text=text)
-                if response is None:
-                    return False
-                self.updates += 1
-            self._sent_text = text
-        if not final:
+        if text == self._sent_text and self.ts is not None:
             return True
-        self._final_shown = True
-        return self._post_reply()
+        if self.ts is None:
+            response = self._request(self._client.chat_postMessage, channel=self._channel,
+                                     text=text, unfurl_links=False, unfurl_media=False)
+            if response is None:
+                return False
+            self.channel_id, self.ts = response["channel"], response["ts"]
+            self.posts += 1
+        else:
+            response = self._request(self._client.chat_update, channel=self.channel_id,
+                                     ts=self.ts, text=text)
+            if response is None:
+                return False
+            self.updates += 1
+        self._sent_text = text
+        return True
 
-    def _post_reply(self) -> bool:
-        if self._reply is None:
-            return True
+    def _post_reply(self, text: str) -> bool:
         response = self._request(self._client.chat_postMessage, channel=self.channel_id,
-                                 thread_ts=self.ts, text=self._reply(), unfurl_links=False,
+                                 thread_ts=self.ts, text=text, unfurl_links=False,
                                  unfurl_media=False)
         if response is None:
             return False
         self.replies += 1
-        self._reply = None
         return True
 
     def _request(self, call: Callable, **kwargs):

@@ -22,7 +22,7 @@ from .template import Template
 
 __all__ = [
     "ReportMessage", "DEFAULT_TEMPLATE", "BUILTIN_PLACEHOLDERS", "STARTED",
-    "TRAINING", "COMPLETED", "FAILED", "INTERRUPTED", "FINAL_STATUSES",
+    "TRAINING", "COMPLETED", "FAILED", "INTERRUPTED", "TERMINATED", "FINAL_STATUSES",
     "format_elapsed", "format_header", "format_row", "format_error", "table_bytes",
     "NOT_REPORTED",
 ]
@@ -42,7 +42,8 @@ TRAINING = "[Training]"
 COMPLETED = "[Completed]"
 FAILED = "[Failed]"
 INTERRUPTED = "[Interrupted]"
-FINAL_STATUSES = frozenset({COMPLETED, FAILED, INTERRUPTED})
+TERMINATED = "[Terminated]"
+FINAL_STATUSES = frozenset({COMPLETED, FAILED, INTERRUPTED, TERMINATED})
 
 #: What ``{entry}`` shows for a table entry that has no value yet.
 NOT_REPORTED = "–"

@@ -12,13 +12,17 @@ No Chainer here.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import enum
 import os
 import re
+import signal
 import socket
 import sys
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+import threading
+import time
+from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from .live_message import LiveMessage
 from .mentions import Mentions, MentionsArg
@@ -28,17 +32,20 @@ from .message import (
     DEFAULT_TEMPLATE,
     FAILED,
     FINAL_STATUSES,
+    TERMINATED,
     TRAINING,
     ReportMessage,
     format_error,
     table_bytes,
 )
+from .mrkdwn import escape
 from .normalizers import Normalizer, make_policy
 from .pacing import Pacing
 from .template import Template
+from .termination import TerminationHandler
 from .warning import warn
 
-__all__ = ["RunReport", "Mode"]
+__all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports"]
 
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
 _MIN_MAX_BYTES = 200
@@ -50,6 +57,13 @@ class Mode(enum.Enum):
     SLACK = "slack"  #: the live Slack message shows it
     LOCAL = "local"  #: no token or channel: printed locally, as PrintReport does
     FELL_BACK = "fell back"  #: Slack refused for good mid-run: printed locally from then on
+
+
+class MessageRef(NamedTuple):
+    """Where a run's message is: what a snapshot stores to continue it."""
+
+    channel_id: str  #: the channel ID ``chat.postMessage`` returned
+    ts: str  #: the message's ``ts``
 
 
 class RunReport:
@@ -69,13 +83,14 @@ class RunReport:
                  len_normalizer: Union[str, Normalizer] = "thin_out", client=None,
                  max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
-                 refresh_interval: float = 30.0) -> None:
+                 refresh_interval: float = 30.0, exit_timeout: float = 120.0) -> None:
         entries = _check_entries(entries)
         _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
         _check_number("min_interval", min_interval, unit="seconds")
         _check_number("flush_timeout", flush_timeout, unit="seconds")
         _check_number("http_timeout", http_timeout, unit="seconds", positive=True)
         _check_number("refresh_interval", refresh_interval, unit="seconds", positive=True)
+        _check_number("exit_timeout", exit_timeout, unit="seconds")
         template_ = Template(template)
         if max_bytes < _MIN_MAX_BYTES:
             raise ValueError(f"max_bytes must be at least {_MIN_MAX_BYTES} (UTF-8 bytes) to "
@@ -105,12 +120,14 @@ class RunReport:
         self.min_interval = float(min_interval)
         self.flush_timeout = float(flush_timeout)
         self.refresh_interval = float(refresh_interval)
+        self.exit_timeout = float(exit_timeout)
         self.message = ReportMessage(template_, entries, policy, run_info(), mentions)
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
         self.live: Optional[LiveMessage] = None
         self._client = client
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
         self._http_timeout = http_timeout
+        self._signals = TerminationHandler(self._on_signal)
 
         unknown = sorted(template_.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -135,12 +152,19 @@ class RunReport:
         return f"<{type(self).__name__} {self.mode.value} channel={self.channel!r}>"
 
     # -- the training thread's calls -----------------------------------------------
-    def start(self, clock: Callable[[], float]) -> None:
+    def start(self, clock: Callable[[], float], *, resume: Optional[MessageRef] = None,
+              resume_note: Optional[str] = None, watch_signals: bool = True) -> None:
         """Start reporting: the worker posts the ``[Started]`` message.
 
         Args:
             clock: ``clock() -> float``, seconds since the run started (for
                 ``{elapsed}``); called on the worker thread.
+            resume: The message of the run this one resumes: it is edited
+                instead of posting a new one (if it can no longer be edited, a
+                new message says it continues an earlier one).
+            resume_note: Posted in the resumed message's thread (plain text).
+            watch_signals: On SIGTERM/SIGHUP deliver ``[Terminated]`` before
+                the process ends (main thread only; see :meth:`finish`).
         """
         self.message.clock = clock
         if self.mode is not Mode.SLACK or self.live is not None:
@@ -150,8 +174,25 @@ class RunReport:
             self._make_client(), self.channel, self.message.render,
             pacing=Pacing(min_interval=self.min_interval), max_bytes=self.max_bytes,
             prepare=[mentions.resolve] if mentions.names else [],
-            refresh_after=self.refresh_interval, name=f"SlackReport-{self.channel}")
+            refresh_after=self.refresh_interval, name=f"SlackReport-{self.channel}",
+            channel_id=resume.channel_id if resume else None,
+            ts=resume.ts if resume else None)
+        if resume is not None:
+            self.message.set(status=TRAINING)
+            if resume_note:
+                note = escape(resume_note)
+                self.live.reply(lambda: note)
+        if watch_signals:
+            self._signals.install()
         self.live.start()
+
+    @property
+    def message_ref(self) -> Optional[MessageRef]:
+        """The live message's channel ID and ``ts`` once posted, else None."""
+        live = self.live
+        if live is None or not live.ts or not live.channel_id:
+            return None
+        return MessageRef(live.channel_id, live.ts)
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
         """New log rows (O(1) each; no I/O).  Nothing is kept in local mode."""
@@ -176,17 +217,24 @@ class RunReport:
         """Record a crash; :meth:`finish` delivers ``[Failed]`` with its traceback tail."""
         self.message.set(status=FAILED, error=format_error(exc, tb))
 
-    def finish(self, status: str = COMPLETED) -> bool:
+    def finish(self, status: str = COMPLETED, *, background: bool = True) -> bool:
         """Deliver the final status; wait at most ``flush_timeout`` seconds.
 
         Args:
             status: The outcome, unless :meth:`fail` already recorded ``[Failed]``.
+            background: If Slack has not taken the final text within
+                ``flush_timeout`` (rate limits, a slow Slack), keep delivering
+                it in the background; the interpreter waits for it at exit
+                for at most ``exit_timeout`` seconds (see
+                :func:`wait_for_final_reports`).  False, or ``exit_timeout=0``:
+                give up at once.
 
         Returns:
-            bool: True when Slack shows the final text.  Otherwise (Slack
-            refused, or did not take it in time) one warning is given and the
-            final text is written to stderr.  Never raises.
+            bool: True when Slack shows the final text.  When Slack refused
+            the report, or it is given up, one warning is given and the final
+            text is written to stderr.  Never raises.
         """
+        self._signals.restore()
         live = self.live
         if live is None or live.closed:
             return bool(live and live.delivered)
@@ -197,15 +245,41 @@ class RunReport:
         live.close(reply)
         if live.wait(self.flush_timeout):
             return True
+        if live.stopped or not background or self.exit_timeout <= 0:
+            self._give_up()
+            return False
+        warn(f"SlackReport: Slack has not taken the final report within flush_timeout="
+             f"{self.flush_timeout:g} s; it is delivered in the background, and at exit "
+             f"the interpreter waits up to exit_timeout={self.exit_timeout:g} s for it")
+        _defer(self)
+        return False
+
+    def _give_up(self) -> None:
+        """Stop delivering; warn once and write the final text to stderr."""
+        live = self.live
         live.abandon()
         self._refresh_mode()
         reason = ("Slack refused it earlier (see the warning above)" if live.stopped else
-                  f"Slack did not take it within flush_timeout={self.flush_timeout:g} s")
+                  "Slack did not take it in time")
         warn(f"SlackReport: the final report is written to stderr: {reason}")
         text = live.final_text or self.message.render(live.max_bytes)
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
-        return False
+
+    def _on_signal(self, signum: int) -> None:
+        """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        live = self.live
+        if live is None:
+            return
+        if not live.closed:
+            self.message.set(status=TERMINATED, error=f"Terminated by {name} ({signum})")
+            self.finish(TERMINATED, background=False)
+        elif not live.ended and not live.wait(self.flush_timeout):
+            self._give_up()  # the signal came while finish() was waiting
 
     @property
     def local(self) -> bool:
@@ -232,6 +306,62 @@ class RunReport:
             client = copy.copy(client)  # the user's client stays as it was
             client.token = self._token
         return client
+
+
+# -- final reports still on their way at exit ----------------------------------------------
+_deferred: List[RunReport] = []
+_deferred_lock = threading.Lock()
+
+
+def _defer(report: RunReport) -> None:
+    with _deferred_lock:
+        if not _deferred:
+            atexit.register(_wait_at_exit)
+        _deferred.append(report)
+
+
+def wait_for_final_reports(timeout: Optional[float] = None) -> bool:
+    """Wait for final reports still being delivered in the background.
+
+    A final report that Slack did not take within ``flush_timeout`` (e.g. a
+    long ``Retry-After``) is delivered in the background.  At exit the
+    interpreter calls this with each report's ``exit_timeout``; call it
+    yourself to wait earlier (e.g. at the end of a notebook cell).  Reports
+    not delivered in time are given up: their final text goes to stderr.
+
+    Args:
+        timeout: Seconds to wait at most; None: each report's ``exit_timeout``.
+
+    Returns:
+        bool: True if every final report reached Slack.
+    """
+    with _deferred_lock:
+        reports = list(_deferred)
+        _deferred.clear()
+    start = time.monotonic()
+    all_delivered = True
+    for report in reports:
+        limit = report.exit_timeout if timeout is None else timeout
+        remaining = max(0.0, start + limit - time.monotonic())
+        if not report.live.wait(remaining):
+            report._give_up()
+            all_delivered = False
+    return all_delivered
+
+
+def _wait_at_exit() -> None:
+    with _deferred_lock:
+        waiting = [r for r in _deferred if not r.live.ended]
+    if waiting:
+        longest = max(r.exit_timeout for r in waiting)
+        sys.stderr.write(f"chainer_slack_report: waiting up to {longest:g} s for Slack to "
+                         f"take the final report of {len(waiting)} run(s) "
+                         f"(Ctrl-C skips this)\n")
+        sys.stderr.flush()
+    try:
+        wait_for_final_reports()
+    except KeyboardInterrupt:
+        wait_for_final_reports(timeout=0)
 
 
 def run_info() -> dict:

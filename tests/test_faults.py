@@ -16,7 +16,7 @@ import pytest
 from chainer import training
 from conftest import ENTRIES, Boom, make_trainer, table_rows
 
-from chainer_slack_report import SlackReport, SlackReportWarning
+from chainer_slack_report import SlackReport, SlackReportWarning, wait_for_final_reports
 from chainer_slack_report.live_message import CONTINUATION_NOTE
 from chainer_slack_report.slack_errors import CONFIG_ERRORS
 
@@ -235,19 +235,53 @@ def test_real_configuration_states(slack_emulator, capsys):
     assert slack_emulator.messages("general") == []
 
 
-def test_slack_down_at_the_end_finalize_is_bounded_and_prints(slack_emulator, build, capsys):
-    report = build(flush_timeout=1.0)
+class TimedFinalize(SlackReport):
+    """Records how long ``finalize`` (the wait for the final delivery) took."""
+
+    finalize_seconds = None
+
+    def finalize(self, trainer=None):
+        start = time.monotonic()
+        super().finalize(trainer)
+        self.finalize_seconds = time.monotonic() - start
+
+
+def run_into_an_outage_at_the_end(slack_emulator, **kwargs):
+    report = TimedFinalize(None, "general", ENTRIES, client=slack_emulator.client(timeout=5),
+                           min_interval=0.1, flush_timeout=1.0, **kwargs)
     trainer = make_trainer(report, epochs=EPOCHS, log_trigger=(1, "iteration"),
                            extra=[_At({LAST_ITERATION: lambda: slack_emulator.set_down(True)})])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        start = time.monotonic()
         trainer.run()
-        took = time.monotonic() - start
-    assert took < 1.2 + 1.0 + 2.0  # training (~1.2 s) + flush_timeout + slack for CI
+    # finalize waits flush_timeout at most (plus the scheduling of a busy machine)
+    assert report.finalize_seconds < 1.0 + 5.0
+    return report, [str(w.message) for w in caught]
+
+
+def test_final_report_not_taken_in_time_is_delivered_in_the_background(slack_emulator,
+                                                                       capsys):
+    report, caught = run_into_an_outage_at_the_end(slack_emulator)
+    assert any("delivered in the background" in w for w in caught)
+    assert not report.live.delivered
+    slack_emulator.set_down(False)  # Slack is back before the interpreter exits
+    assert wait_for_final_reports(timeout=30)
+    assert_final(slack_emulator)
+    assert "[Completed]" not in capsys.readouterr().err  # nothing was given up
+
+
+def test_final_report_given_up_at_exit_goes_to_stderr(slack_emulator, capsys):
+    report, caught = run_into_an_outage_at_the_end(slack_emulator)
+    assert not wait_for_final_reports(timeout=0.5)  # Slack stays down
     err = capsys.readouterr().err
     assert "[Completed]" in err and last_row_iteration(err) == LAST_ITERATION
-    assert any("flush_timeout" in str(w.message) for w in caught)
+
+
+def test_exit_timeout_zero_writes_stderr_at_finalize(slack_emulator, capsys):
+    _, caught = run_into_an_outage_at_the_end(slack_emulator, exit_timeout=0)
+    err = capsys.readouterr().err
+    assert "[Completed]" in err and last_row_iteration(err) == LAST_ITERATION
+    assert any("written to stderr" in w for w in caught)
 
 
 def test_failure_during_outage_keeps_the_training_exception(slack_emulator, build, capsys):
@@ -258,6 +292,7 @@ def test_failure_during_outage_keeps_the_training_exception(slack_emulator, buil
         warnings.simplefilter("ignore")
         with pytest.raises(Boom):
             trainer.run()
+        assert not wait_for_final_reports(timeout=0)  # still down: given up
     err = capsys.readouterr().err
     assert "[Failed]" in err and "Boom" in err
 
