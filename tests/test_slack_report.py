@@ -195,9 +195,11 @@ def test_access_token_is_used_when_the_client_has_none(slack_emulator, monkeypat
 
 def test_parallel_processes_each_keep_their_own_message(slack_emulator, tmp_path):
     slack_emulator.latency = 0.01
-    script = os.path.join(os.path.dirname(__file__), "train_one.py")
-    env = {**os.environ, "SLACK_BOT_TOKEN": slack_emulator.token}
-    procs = [subprocess.Popen([sys.executable, script, slack_emulator.url, "general", f"run-{i}"],
+    script = os.path.join(os.path.dirname(__file__), "run_training.py")
+    env = {**os.environ, "SLACK_BOT_TOKEN": slack_emulator.token,
+           "CHAINER_SLACK_REPORT_STATE_DIR": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, script, slack_emulator.url, "general",
+                               f"run-{i}", "--per-iteration"],
                               stdout=subprocess.PIPE, text=True, env=env)
              for i in range(4)]
     outputs = [p.communicate(timeout=120)[0].split() for p in procs]
@@ -205,8 +207,8 @@ def test_parallel_processes_each_keep_their_own_message(slack_emulator, tmp_path
     messages = slack_emulator.messages("general")
     assert len(messages) == 4
     by_ts = {m.ts: m for m in messages}
-    for i, (ts, _updates) in enumerate(outputs):
-        message = by_ts[ts]
+    for i, output in enumerate(outputs):
+        message = by_ts[output[output.index("TS") + 1]]
         assert all(f"run-{i}" in text for text in message.history), "mixed messages"
         assert message.text.startswith("[Completed]")
         assert table_epochs(message.text)[-1] == 8
