@@ -82,6 +82,15 @@ class SlackReport(PrintReport):
             ``flush_timeout``, it is delivered in the background and the
             interpreter waits for it at exit for at most this many seconds
             (default 120; 0: write it to stderr at once instead).
+        update_limit (tuple or None): ``(calls, seconds)``: the ``chat.update``
+            calls that all runs using this token on this host may make
+            together per window; default ``(50, 60.0)``, Slack's Tier 3
+            limit, which Slack counts per app per workspace.  The runs share
+            it fairly through a small state file (directory:
+            ``$CHAINER_SLACK_REPORT_STATE_DIR``, else
+            ``$XDG_CACHE_HOME/chainer_slack_report`` or
+            ``~/.cache/chainer_slack_report``); a fifth of it is kept for final
+            updates.  None: no shared budget, only ``min_interval`` paces.
 
     The message's channel ID and ``ts`` are saved in snapshots
     (:meth:`serialize`): a run resumed from one edits the same message and
@@ -104,13 +113,14 @@ class SlackReport(PrintReport):
                  log_report: Union[str, LogReport] = "LogReport", out=None,
                  client=None, max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
-                 refresh_interval: float = 30.0, exit_timeout: float = 120.0) -> None:
+                 refresh_interval: float = 30.0, exit_timeout: float = 120.0,
+                 update_limit: Optional[Sequence[float]] = (50, 60.0)) -> None:
         self.report = RunReport(
             access_token, channel_id, entries, template=template,
             finish_mentions=finish_mentions, len_normalizer=len_normalizer, client=client,
             max_bytes=max_bytes, min_interval=min_interval, flush_timeout=flush_timeout,
             http_timeout=http_timeout, refresh_interval=refresh_interval,
-            exit_timeout=exit_timeout)
+            exit_timeout=exit_timeout, update_limit=update_limit)
         super().__init__(list(entries), log_report=log_report,
                          out=_CurrentStdout() if out is None else out)
         self._rows_taken = 0  # LogReport rows handed to the report so far
@@ -173,6 +183,8 @@ class SlackReport(PrintReport):
             in_flight = sys.exc_info()[0]
             interrupted = in_flight is not None and issubclass(in_flight, KeyboardInterrupt)
             self.report.finish(INTERRUPTED if interrupted else COMPLETED)
+            if self.report.local and self._trainer is not None:
+                super().__call__(self._trainer)  # rows PrintReport has not printed yet
         except Exception as exc:  # noqa: BLE001 - finalize must never raise
             from .warning import warn
 

@@ -22,6 +22,7 @@ import logging
 from collections import deque
 from typing import Callable, Optional, Sequence
 
+from .budget import RunBudget
 from .pacing import Pacing
 from .slack_errors import Action, Verdict, classify_exception
 from .warning import warn
@@ -56,16 +57,22 @@ class LiveMessage:
         channel_id (str or None): With ``ts``: an existing message to continue
             (e.g. after resuming from a snapshot) instead of posting a new one.
         ts (str or None): That message's ``ts``.
+        budget (RunBudget or None): A rate budget shared with the other runs
+            of this token on this host; every request asks it first (final
+            updates and thread replies with priority), tells it of 429s and
+            successes, and intermediate updates keep to its fair interval.
     """
 
     def __init__(self, client, channel: str, render: Callable[[int], str], *,
                  pacing: Pacing, max_bytes: int = 4000, prepare: Sequence[Callable] = (),
                  refresh_after: Optional[float] = None, name: str = "SlackReport",
-                 channel_id: Optional[str] = None, ts: Optional[str] = None) -> None:
+                 channel_id: Optional[str] = None, ts: Optional[str] = None,
+                 budget: Optional[RunBudget] = None) -> None:
         self._client = client
         self._channel = channel
         self._render = render
         self.pacing = pacing
+        self.budget = budget
         self.max_bytes = max_bytes
         self._prepare = list(prepare)
         self.channel_id: Optional[str] = channel_id if ts else None  #: from chat.postMessage
@@ -170,14 +177,14 @@ class LiveMessage:
         if text == self._sent_text and self.ts is not None:
             return True
         if self.ts is None:
-            response = self._request(self._client.chat_postMessage, channel=self._channel,
+            response = self._request("chat.postMessage", final, channel=self._channel,
                                      text=text, unfurl_links=False, unfurl_media=False)
             if response is None:
                 return False
             self.channel_id, self.ts = response["channel"], response["ts"]
             self.posts += 1
         else:
-            response = self._request(self._client.chat_update, channel=self.channel_id,
+            response = self._request("chat.update", final, channel=self.channel_id,
                                      ts=self.ts, text=text)
             if response is None:
                 return False
@@ -186,7 +193,7 @@ class LiveMessage:
         return True
 
     def _post_reply(self, text: str) -> bool:
-        response = self._request(self._client.chat_postMessage, channel=self.channel_id,
+        response = self._request("chat.postMessage", True, channel=self.channel_id,
                                  thread_ts=self.ts, text=text, unfurl_links=False,
                                  unfurl_media=False)
         if response is None:
@@ -194,16 +201,35 @@ class LiveMessage:
         self.replies += 1
         return True
 
-    def _request(self, call: Callable, **kwargs):
-        """One API call; the response, or None after acting on the failure."""
+    def _request(self, method: str, priority: bool, **kwargs):
+        """One API call; the response, or None if it was not made or failed.
+
+        Args:
+            method: ``"chat.postMessage"`` or ``"chat.update"``.
+            priority: A final update or a thread reply (may use the shared
+                budget's reserve, and is not held to the fair interval).
+        """
+        budget, channel = self.budget, kwargs["channel"]
+        if budget is not None:
+            wait = budget.wait(method, channel, priority=priority)
+            if wait > 0:
+                self.pacing.hold(wait)
+                return None
         self.requests += 1
         try:
-            response = call(**kwargs)
+            response = getattr(self._client, method.replace(".", "_"))(**kwargs)
         except Exception as exc:  # noqa: BLE001 - SlackApiError, urllib, socket, timeouts
-            self._on_failure(classify_exception(exc))
+            verdict = classify_exception(exc)
+            if budget is not None and verdict.action is Action.RATE_LIMITED:
+                budget.rate_limited(method, channel, verdict.retry_after or 0.0)
+            self._on_failure(verdict)
             return None
         if self.pacing.failures:
             logger.info("Slack answers again after %d failed attempts", self.pacing.failures)
+        if budget is not None:
+            budget.succeeded(method, channel)
+            if method == "chat.update":
+                self.pacing.floor = budget.update_interval()
         self.pacing.on_success()
         return response
 

@@ -44,6 +44,7 @@ class Pacing:
     def __init__(self, *, min_interval: float, max_interval: float = 60.0,
                  max_backoff: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_interval = float(min_interval)  #: the floor can never go below this
         self.max_interval = float(max_interval)
         self.max_backoff = float(max_backoff)
         self.failures = 0  #: failed requests in a row
@@ -54,18 +55,19 @@ class Pacing:
         self._next = 0.0  # earliest start of the next steady-state request
         self._limited_until = 0.0  # end of the Retry-After in force
         self._backoff_until = 0.0  # end of the backoff after a transient failure
+        self._held_until = 0.0  # end of a wait for a shared rate budget
         self._failed_at = 0.0  # time of the last transient failure
         self._backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5, jitter=RandomJitter())
 
     @property
     def floor(self) -> float:
-        """The shortest steady interval in seconds (it may be raised while running,
-        e.g. to a fair share of a rate budget shared with other runs)."""
+        """The shortest steady interval in seconds: ``min_interval``, or more while
+        running (a fair share of a rate budget shared with other runs)."""
         return self._floor
 
     @floor.setter
     def floor(self, seconds: float) -> None:
-        self._floor = max(0.0, float(seconds))
+        self._floor = max(self.min_interval, float(seconds))
         self._interval = max(self._interval, self._floor)
 
     @property
@@ -81,8 +83,8 @@ class Pacing:
         (sending earlier only earns another 429).
         """
         if not final:
-            return max(self._next, self._limited_until)
-        return max(self._limited_until,
+            return max(self._next, self._limited_until, self._held_until)
+        return max(self._limited_until, self._held_until,
                    min(self._backoff_until, self._failed_at + _FINAL_BACKOFF_CAP))
 
     def on_success(self) -> None:
@@ -118,6 +120,10 @@ class Pacing:
         delay = min(self.max_backoff, self._backoff.calculate_sleep_duration(self.failures - 1))
         self._backoff_until = self._next = now + delay
         return delay
+
+    def hold(self, seconds: float) -> None:
+        """No request for ``seconds`` (a rate budget shared with other runs is spent)."""
+        self._held_until = max(self._held_until, self._clock() + max(0.0, seconds))
 
     def retry_now(self) -> None:
         """Send again as soon as allowed (after a re-post or a shortened text)."""

@@ -22,8 +22,10 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
+from .budget import Limit, RunBudget, SharedBudget
 from .live_message import LiveMessage
 from .mentions import Mentions, MentionsArg
 from .message import (
@@ -83,7 +85,8 @@ class RunReport:
                  len_normalizer: Union[str, Normalizer] = "thin_out", client=None,
                  max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
-                 refresh_interval: float = 30.0, exit_timeout: float = 120.0) -> None:
+                 refresh_interval: float = 30.0, exit_timeout: float = 120.0,
+                 update_limit: Optional[Sequence[float]] = (50, 60.0)) -> None:
         entries = _check_entries(entries)
         _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
         _check_number("min_interval", min_interval, unit="seconds")
@@ -91,6 +94,7 @@ class RunReport:
         _check_number("http_timeout", http_timeout, unit="seconds", positive=True)
         _check_number("refresh_interval", refresh_interval, unit="seconds", positive=True)
         _check_number("exit_timeout", exit_timeout, unit="seconds")
+        limit = _check_limit(update_limit)
         template_ = Template(template)
         if max_bytes < _MIN_MAX_BYTES:
             raise ValueError(f"max_bytes must be at least {_MIN_MAX_BYTES} (UTF-8 bytes) to "
@@ -121,6 +125,7 @@ class RunReport:
         self.flush_timeout = float(flush_timeout)
         self.refresh_interval = float(refresh_interval)
         self.exit_timeout = float(exit_timeout)
+        self.update_limit: Optional[Limit] = limit
         self.message = ReportMessage(template_, entries, policy, run_info(), mentions)
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
         self.live: Optional[LiveMessage] = None
@@ -170,13 +175,20 @@ class RunReport:
         if self.mode is not Mode.SLACK or self.live is not None:
             return
         mentions = self.message.mentions
+        client = self._make_client()
+        budget = None
+        if self.update_limit is not None:
+            shared = SharedBudget(getattr(client, "token", None) or "",
+                                  getattr(client, "base_url", None) or _SLACK_API_URL)
+            budget = RunBudget(shared, self.update_limit, uuid.uuid4().hex)
+            budget.join()
         self.live = LiveMessage(
-            self._make_client(), self.channel, self.message.render,
+            client, self.channel, self.message.render,
             pacing=Pacing(min_interval=self.min_interval), max_bytes=self.max_bytes,
             prepare=[mentions.resolve] if mentions.names else [],
             refresh_after=self.refresh_interval, name=f"SlackReport-{self.channel}",
             channel_id=resume.channel_id if resume else None,
-            ts=resume.ts if resume else None)
+            ts=resume.ts if resume else None, budget=budget)
         if resume is not None:
             self.message.set(status=TRAINING)
             if resume_note:
@@ -244,6 +256,7 @@ class RunReport:
         reply = self.message.reply_text if self.message.mentions else None
         live.close(reply)
         if live.wait(self.flush_timeout):
+            self._leave_budget()
             return True
         if live.stopped or not background or self.exit_timeout <= 0:
             self._give_up()
@@ -254,10 +267,16 @@ class RunReport:
         _defer(self)
         return False
 
+    def _leave_budget(self) -> None:
+        """This run makes no more calls: its share of the budget goes to the others."""
+        if self.live is not None and self.live.budget is not None:
+            self.live.budget.leave()
+
     def _give_up(self) -> None:
         """Stop delivering; warn once and write the final text to stderr."""
         live = self.live
         live.abandon()
+        self._leave_budget()
         self._refresh_mode()
         reason = ("Slack refused it earlier (see the warning above)" if live.stopped else
                   "Slack did not take it in time")
@@ -343,7 +362,9 @@ def wait_for_final_reports(timeout: Optional[float] = None) -> bool:
     for report in reports:
         limit = report.exit_timeout if timeout is None else timeout
         remaining = max(0.0, start + limit - time.monotonic())
-        if not report.live.wait(remaining):
+        if report.live.wait(remaining):
+            report._leave_budget()
+        else:
             report._give_up()
             all_delivered = False
     return all_delivered
@@ -362,6 +383,22 @@ def _wait_at_exit() -> None:
         wait_for_final_reports()
     except KeyboardInterrupt:
         wait_for_final_reports(timeout=0)
+
+
+_SLACK_API_URL = "https://slack.com/api/"
+
+
+def _check_limit(update_limit) -> Optional[Limit]:
+    if update_limit is None:
+        return None
+    if (isinstance(update_limit, (str, bytes)) or not isinstance(update_limit, Sequence)
+            or len(update_limit) != 2):
+        raise TypeError(f"update_limit must be (calls, seconds), e.g. (50, 60.0) for "
+                        f"Slack's Tier 3, or None, got {update_limit!r}")
+    try:
+        return Limit(*update_limit)
+    except ValueError as exc:
+        raise ValueError(f"update_limit {tuple(update_limit)!r}: {exc}") from None
 
 
 def run_info() -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import chainer
 import chainer.functions as F
 import chainer.links as L
@@ -10,7 +12,7 @@ import pytest
 from chainer import training
 from chainer.training import extensions
 
-from chainer_slack_report import SlackReport
+from chainer_slack_report import SlackReport, wait_for_final_reports
 
 ENTRIES = ["epoch", "iteration", "main/loss", "main/accuracy"]
 
@@ -55,6 +57,19 @@ def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
     for extension in extra:
         trainer.extend(extension)
     return trainer
+
+
+@pytest.fixture(autouse=True)
+def budget_state_dir(tmp_path_factory, monkeypatch):
+    """Each test's shared rate budgets live in a directory of their own."""
+    path = tmp_path_factory.mktemp("budget_state")
+    monkeypatch.setenv("CHAINER_SLACK_REPORT_STATE_DIR", str(path))
+    yield path
+    # A final report a test left on its way (its emulator is gone) is given up
+    # here, not counted by a later test's wait_for_final_reports().
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wait_for_final_reports(timeout=0)
 
 
 @pytest.fixture

@@ -93,8 +93,9 @@ def test_local_mode_queues_no_rows():
 
 
 # -- falling back mid-run ---------------------------------------------------------------
+@pytest.mark.parametrize("update_limit", [None, (50, 60.0)])  # found mid-run / at the end
 def test_after_a_fallback_every_row_appears_once_with_the_plain_header(slack_emulator,
-                                                                          capsys):
+                                                                          capsys, update_limit):
     class Revoke(chainer.training.Extension):
         trigger = (1, "iteration")
 
@@ -105,7 +106,8 @@ def test_after_a_fallback_every_row_appears_once_with_the_plain_header(slack_emu
     entries = ["epoch", "iteration", "x<y"]
     out = io.StringIO()
     report = SlackReport(None, "general", entries, client=slack_emulator.client(),
-                         out=out, min_interval=0.0, flush_timeout=2.0)
+                         out=out, min_interval=0.0, flush_timeout=2.0,
+                         update_limit=update_limit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         make_trainer(report, epochs=30, extra=[Revoke(), _Slow(0.005)]).run()
