@@ -12,6 +12,7 @@ from chainer.training.extensions import LogReport, PrintReport
 from .mentions import MentionsArg
 from .message import COMPLETED, DEFAULT_TEMPLATE, INTERRUPTED
 from .normalizers import Normalizer
+from .ranks import Process
 from .run_report import MessageRef, Mode, RunReport, run_info
 
 __all__ = ["SlackReport"]
@@ -91,6 +92,15 @@ class SlackReport(PrintReport):
             ``$XDG_CACHE_HOME/chainer_slack_report`` or
             ``~/.cache/chainer_slack_report``); a fifth of it is kept for final
             updates.  None: no shared budget, only ``min_interval`` paces.
+        comm (chainermn.CommunicatorBase or None): In a ChainerMN job, add
+            the extension (and a LogReport) on every rank with the job's
+            communicator: rank 0 posts the job's one message and shares where
+            it is at :meth:`initialize`, so that a failure on any rank shows
+            in it as ``[Failed]`` with the rank, exception and traceback tail.
+            Without ``comm`` the rank comes from the launcher's environment
+            (``OMPI_COMM_WORLD_RANK``, ``PMI_RANK``, ``SLURM_PROCID``,
+            ``RANK``): rank 0 reports, the other ranks report only their own
+            failure, in a message of their own.
 
     The message's channel ID and ``ts`` are saved in snapshots
     (:meth:`serialize`): a run resumed from one edits the same message and
@@ -114,13 +124,19 @@ class SlackReport(PrintReport):
                  client=None, max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
                  refresh_interval: float = 30.0, exit_timeout: float = 120.0,
-                 update_limit: Optional[Sequence[float]] = (50, 60.0)) -> None:
+                 update_limit: Optional[Sequence[float]] = (50, 60.0), comm=None) -> None:
+        if comm is not None and not (isinstance(getattr(comm, "rank", None), int)
+                                     and isinstance(getattr(comm, "size", None), int)):
+            raise TypeError(f"comm must be a ChainerMN communicator (with int rank and "
+                            f"size), got {type(comm).__name__}")
+        self._comm = comm
         self.report = RunReport(
             access_token, channel_id, entries, template=template,
             finish_mentions=finish_mentions, len_normalizer=len_normalizer, client=client,
             max_bytes=max_bytes, min_interval=min_interval, flush_timeout=flush_timeout,
             http_timeout=http_timeout, refresh_interval=refresh_interval,
-            exit_timeout=exit_timeout, update_limit=update_limit)
+            exit_timeout=exit_timeout, update_limit=update_limit,
+            process=Process(comm.rank, comm.size) if comm is not None else None)
         super().__init__(list(entries), log_report=log_report,
                          out=_CurrentStdout() if out is None else out)
         self._rows_taken = 0  # LogReport rows handed to the report so far
@@ -133,7 +149,7 @@ class SlackReport(PrintReport):
     @property
     def available(self) -> bool:
         """True while the report goes to Slack (the 0.3 package's attribute)."""
-        return not self.report.local
+        return self.report.mode is Mode.SLACK
 
     @property
     def live(self):
@@ -148,16 +164,21 @@ class SlackReport(PrintReport):
         note = _resume_note(trainer) if self._resume else None
         self.report.start(clock=lambda: _elapsed(trainer), resume=self._resume,
                           resume_note=note)
+        comm = self._comm
+        if comm is not None and comm.size > 1:  # every rank: a collective call
+            ref = self.report.wait_posted(self.report.flush_timeout) if comm.rank == 0 else None
+            self.report.job_message = comm.bcast_obj(ref, root=0)
 
     def __call__(self, trainer) -> None:
         """Hand the new LogReport rows to the report (no network I/O here)."""
         self._trainer = trainer
-        if self.report.local:
-            super().__call__(trainer)  # PrintReport's own path, its own row counter
-            self._take_rows(trainer)
-        else:
+        mode = self.report.mode
+        if mode is Mode.SLACK:
             self._take_rows(trainer, update=True)
             self.report.training()
+        elif mode is not Mode.SILENT:  # local, or Slack refused: PrintReport's own path
+            super().__call__(trainer)
+            self._take_rows(trainer)
 
     def on_error(self, trainer, exc, tb) -> None:
         """Record the exception and every row logged; :meth:`finalize` sends ``[Failed]``."""
@@ -183,7 +204,7 @@ class SlackReport(PrintReport):
             in_flight = sys.exc_info()[0]
             interrupted = in_flight is not None and issubclass(in_flight, KeyboardInterrupt)
             self.report.finish(INTERRUPTED if interrupted else COMPLETED)
-            if self.report.local and self._trainer is not None:
+            if self.report.mode is Mode.FELL_BACK and self._trainer is not None:
                 super().__call__(self._trainer)  # rows PrintReport has not printed yet
         except Exception as exc:  # noqa: BLE001 - finalize must never raise
             from .warning import warn
@@ -222,7 +243,12 @@ class SlackReport(PrintReport):
         """
         log_report = self._log_report
         if isinstance(log_report, str):
-            log_report = trainer.get_extension(log_report)
+            try:
+                log_report = trainer.get_extension(log_report)
+            except ValueError:
+                if self.report.mode is Mode.SILENT:
+                    return  # a rank without a LogReport: its failure shows without rows
+                raise
         elif update:
             log_report(trainer)
         log = log_report.log

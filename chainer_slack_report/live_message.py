@@ -19,6 +19,8 @@ one warning that names the fix).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import deque
 from typing import Callable, Optional, Sequence
 
@@ -83,6 +85,7 @@ class LiveMessage:
         self.replies = 0  #: thread replies posted
         self.requests = 0  #: every request sent
         self._replies: deque = deque()  # thread replies to post once the text is shown
+        self._posted = threading.Event()  # ts and channel_id are known
         self._final_shown = False  # the final text is in Slack; the reply may follow
         self._sent_text: Optional[str] = None
         self._prefix = ""
@@ -120,6 +123,16 @@ class LiveMessage:
         if reply is not None:
             self._replies.append(reply)
         self._worker.close()
+
+    def wait_posted(self, timeout: Optional[float]) -> bool:
+        """Wait up to ``timeout`` seconds until the message exists (``ts`` is known)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.ts is None and not self._worker.ended:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            self._posted.wait(0.05 if left is None else min(0.05, left))
+        return self.ts is not None
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait up to ``timeout`` seconds; True once Slack has the final text (and reply)."""
@@ -183,6 +196,7 @@ class LiveMessage:
                 return False
             self.channel_id, self.ts = response["channel"], response["ts"]
             self.posts += 1
+            self._posted.set()
         else:
             response = self._request("chat.update", final, channel=self.channel_id,
                                      ts=self.ts, text=text)

@@ -28,12 +28,12 @@ __all__ = [
 ]
 
 #: The default ``template`` (the 2019 tool's layout).
-DEFAULT_TEMPLATE = ("{status} - {elapsed} `{hostname}:{pwdshort}$ {cmd} {args}`\n"
+DEFAULT_TEMPLATE = ("{status} - {elapsed} `{hostname}:{pwdshort}$ {cmd} {args}`{ranks}\n"
                     "{content}\n{finish_mentions}")
 
 #: Placeholders every template can use besides the reported observation keys.
 BUILTIN_PLACEHOLDERS = frozenset({
-    "status", "hostname", "pwd", "pwdshort", "cmd", "args", "elapsed", "content",
+    "status", "hostname", "pwd", "pwdshort", "cmd", "args", "ranks", "elapsed", "content",
     "finish_mentions",
 })
 
@@ -109,7 +109,7 @@ class ReportMessage:
         entries (list of str): Table columns (observation keys).
         policy (RowPolicy): Decides which rows stay when they do not all fit.
         run_info (dict): Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``,
-            ``{cmd}``, ``{args}`` (plain text; escaped when rendered).
+            ``{cmd}``, ``{args}``, ``{ranks}`` (plain text; escaped when rendered).
         mentions (Mentions): Filled into ``{finish_mentions}`` at the end.
 
     ``push`` and ``set`` are for the training thread and only store

@@ -43,6 +43,7 @@ from .message import (
 from .mrkdwn import escape
 from .normalizers import Normalizer, make_policy
 from .pacing import Pacing
+from .ranks import Process, launcher_process
 from .template import Template
 from .termination import TerminationHandler
 from .warning import warn
@@ -59,6 +60,7 @@ class Mode(enum.Enum):
     SLACK = "slack"  #: the live Slack message shows it
     LOCAL = "local"  #: no token or channel: printed locally, as PrintReport does
     FELL_BACK = "fell back"  #: Slack refused for good mid-run: printed locally from then on
+    SILENT = "silent rank"  #: not rank 0 of a job: reports nothing unless it fails
 
 
 class MessageRef(NamedTuple):
@@ -86,7 +88,8 @@ class RunReport:
                  max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
                  refresh_interval: float = 30.0, exit_timeout: float = 120.0,
-                 update_limit: Optional[Sequence[float]] = (50, 60.0)) -> None:
+                 update_limit: Optional[Sequence[float]] = (50, 60.0),
+                 process: Optional[Process] = None) -> None:
         entries = _check_entries(entries)
         _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
         _check_number("min_interval", min_interval, unit="seconds")
@@ -126,7 +129,12 @@ class RunReport:
         self.refresh_interval = float(refresh_interval)
         self.exit_timeout = float(exit_timeout)
         self.update_limit: Optional[Limit] = limit
-        self.message = ReportMessage(template_, entries, policy, run_info(), mentions)
+        #: This process's rank and its job's size (rank 0 reports).
+        self.process = process if process is not None else launcher_process()
+        #: The job's message, shared by rank 0 (see :meth:`wait_posted`).
+        self.job_message: Optional[MessageRef] = None
+        self.message = ReportMessage(template_, entries, policy,
+                                     run_info(self.process.size), mentions)
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
         self.live: Optional[LiveMessage] = None
         self._client = client
@@ -144,14 +152,17 @@ class RunReport:
         if token and not token.startswith(_TOKEN_PREFIXES):
             warn("access_token does not look like a Slack token (a bot token starts "
                  "with xoxb-)")
-        if token and self.channel:
-            self.mode = Mode.SLACK
+        self._can_post = bool(token and self.channel)
+        if self.process.rank > 0:
+            self._mode = Mode.SILENT
+        elif self._can_post:
+            self._mode = Mode.SLACK
         else:
             missing = " and ".join(n for n, v in (("bot token (SLACK_BOT_TOKEN)", token),
                                                   ("channel (SLACK_CHANNEL_ID)", self.channel))
                                    if not v)
             warn(f"SlackReport has no {missing}: the report is printed locally instead")
-            self.mode = Mode.LOCAL
+            self._mode = Mode.LOCAL
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.mode.value} channel={self.channel!r}>"
@@ -172,23 +183,12 @@ class RunReport:
                 the process ends (main thread only; see :meth:`finish`).
         """
         self.message.clock = clock
-        if self.mode is not Mode.SLACK or self.live is not None:
+        if self._mode is not Mode.SLACK or self.live is not None:
             return
-        mentions = self.message.mentions
-        client = self._make_client()
-        budget = None
-        if self.update_limit is not None:
-            shared = SharedBudget(getattr(client, "token", None) or "",
-                                  getattr(client, "base_url", None) or _SLACK_API_URL)
-            budget = RunBudget(shared, self.update_limit, uuid.uuid4().hex)
-            budget.join()
-        self.live = LiveMessage(
-            client, self.channel, self.message.render,
-            pacing=Pacing(min_interval=self.min_interval), max_bytes=self.max_bytes,
-            prepare=[mentions.resolve] if mentions.names else [],
-            refresh_after=self.refresh_interval, name=f"SlackReport-{self.channel}",
-            channel_id=resume.channel_id if resume else None,
-            ts=resume.ts if resume else None, budget=budget)
+        # In a job of several processes the clock alone never edits the message:
+        # rank 0 must not overwrite the [Failed] of another rank while it waits.
+        refresh = self.refresh_interval if self.process.size == 1 else None
+        self.live = self._live_message(resume, refresh)
         if resume is not None:
             self.message.set(status=TRAINING)
             if resume_note:
@@ -197,6 +197,33 @@ class RunReport:
         if watch_signals:
             self._signals.install()
         self.live.start()
+
+    def _live_message(self, ref: Optional[MessageRef], refresh: Optional[float]) -> LiveMessage:
+        """A live message (a new one, or ``ref`` continued) with its shared budget."""
+        mentions = self.message.mentions
+        client = self._make_client()
+        budget = None
+        if self.update_limit is not None:
+            shared = SharedBudget(getattr(client, "token", None) or "",
+                                  getattr(client, "base_url", None) or _SLACK_API_URL)
+            budget = RunBudget(shared, self.update_limit, uuid.uuid4().hex)
+            budget.join()
+        return LiveMessage(
+            client, self.channel, self.message.render,
+            pacing=Pacing(min_interval=self.min_interval), max_bytes=self.max_bytes,
+            prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
+            name=f"SlackReport-{self.channel}", budget=budget,
+            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None)
+
+    def wait_posted(self, timeout: float) -> Optional[MessageRef]:
+        """Wait up to ``timeout`` seconds for the message to exist; its place, or None.
+
+        Rank 0 shares it with the other ranks (:attr:`job_message`), so that a
+        failure on any rank shows in the job's one message.
+        """
+        if self.live is None or not self.live.wait_posted(timeout):
+            return None
+        return self.message_ref
 
     @property
     def message_ref(self) -> Optional[MessageRef]:
@@ -208,7 +235,7 @@ class RunReport:
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
         """New log rows (O(1) each; no I/O).  Nothing is kept in local mode."""
-        if self.mode is Mode.LOCAL:
+        if self._mode is Mode.LOCAL:
             return
         rows = list(observations)
         if rows:
@@ -217,7 +244,7 @@ class RunReport:
 
     def set_status(self, status: str) -> None:
         """A new status such as ``[Training]``; a change is sent, a repeat is not."""
-        if self.mode is not Mode.LOCAL and self.message.set(status=status):
+        if self._mode is not Mode.LOCAL and self.message.set(status=status):
             self._touch()
 
     def training(self) -> None:
@@ -227,7 +254,11 @@ class RunReport:
 
     def fail(self, exc: BaseException, tb=None) -> None:
         """Record a crash; :meth:`finish` delivers ``[Failed]`` with its traceback tail."""
-        self.message.set(status=FAILED, error=format_error(exc, tb))
+        error = format_error(exc, tb)
+        rank, size = self.process
+        if size > 1:
+            error = f"Rank {rank} of {size} failed:\n{error}"
+        self.message.set(status=FAILED, error=error)
 
     def finish(self, status: str = COMPLETED, *, background: bool = True) -> bool:
         """Deliver the final status; wait at most ``flush_timeout`` seconds.
@@ -247,6 +278,8 @@ class RunReport:
             text is written to stderr.  Never raises.
         """
         self._signals.restore()
+        if self._mode is Mode.SILENT:
+            return self._report_rank_failure()
         live = self.live
         if live is None or live.closed:
             return bool(live and live.delivered)
@@ -258,6 +291,8 @@ class RunReport:
         if live.wait(self.flush_timeout):
             self._leave_budget()
             return True
+        if self.process.size > 1 and self.message.status == FAILED:
+            background = False  # chainermn.global_except_hook aborts: no exit handlers run
         if live.stopped or not background or self.exit_timeout <= 0:
             self._give_up()
             return False
@@ -265,6 +300,20 @@ class RunReport:
              f"{self.flush_timeout:g} s; it is delivered in the background, and at exit "
              f"the interpreter waits up to exit_timeout={self.exit_timeout:g} s for it")
         _defer(self)
+        return False
+
+    def _report_rank_failure(self) -> bool:
+        """A rank other than 0 failed: show it in the job's message (or a new one)."""
+        if self.message.status != FAILED or not self._can_post or self.live is not None:
+            return False
+        self.message.set(elapsed=self.message.elapsed)
+        self.live = self._live_message(self.job_message, refresh=None)
+        self.live.start()
+        self.live.close(self.message.reply_text if self.message.mentions else None)
+        if self.live.wait(self.flush_timeout):  # the job may be aborted right after this
+            self._leave_budget()
+            return True
+        self._give_up()
         return False
 
     def _leave_budget(self) -> None:
@@ -277,7 +326,6 @@ class RunReport:
         live = self.live
         live.abandon()
         self._leave_budget()
-        self._refresh_mode()
         reason = ("Slack refused it earlier (see the warning above)" if live.stopped else
                   "Slack did not take it in time")
         warn(f"SlackReport: the final report is written to stderr: {reason}")
@@ -301,19 +349,16 @@ class RunReport:
             self._give_up()  # the signal came while finish() was waiting
 
     @property
-    def local(self) -> bool:
-        """True while the report is printed locally (no Slack, or Slack refused)."""
-        return self._refresh_mode() is not Mode.SLACK
+    def mode(self) -> Mode:
+        """Where the report goes now (Slack refusing for good turns SLACK into FELL_BACK)."""
+        if self._mode is Mode.SLACK and self.live is not None and self.live.stopped:
+            self._mode = Mode.FELL_BACK
+        return self._mode
 
     # -- helpers ---------------------------------------------------------------------
     def _touch(self) -> None:
         if self.live is not None:
             self.live.touch()
-
-    def _refresh_mode(self) -> Mode:
-        if self.mode is Mode.SLACK and self.live is not None and self.live.stopped:
-            self.mode = Mode.FELL_BACK
-        return self.mode
 
     def _make_client(self):
         client = self._client
@@ -401,15 +446,17 @@ def _check_limit(update_limit) -> Optional[Limit]:
         raise ValueError(f"update_limit {tuple(update_limit)!r}: {exc}") from None
 
 
-def run_info() -> dict:
-    """Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``, ``{cmd}``, ``{args}`` (plain text)."""
+def run_info(processes: int = 1) -> dict:
+    """Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``, ``{cmd}``, ``{args}``,
+    ``{ranks}`` (plain text) for a job of ``processes`` processes."""
     pwd = os.getcwd()
     home = os.path.expanduser("~")
     pwdshort = "~" + pwd[len(home):] if home not in ("", "/") and (
         pwd == home or pwd.startswith(home + os.sep)) else pwd
     argv = sys.argv or [""]
     return {"hostname": socket.gethostname(), "pwd": pwd, "pwdshort": pwdshort,
-            "cmd": argv[0], "args": " ".join(_quote(a) for a in argv[1:])}
+            "cmd": argv[0], "args": " ".join(_quote(a) for a in argv[1:]),
+            "ranks": f" · {processes} processes" if processes > 1 else ""}
 
 
 def _quote(arg: str) -> str:
