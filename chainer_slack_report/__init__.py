@@ -10,6 +10,8 @@ transport) load without Chainer.
 
 from __future__ import annotations
 
+import sys
+
 from .run_report import wait_for_final_reports
 from .warning import SlackReportWarning
 
@@ -19,7 +21,17 @@ __version__ = "1.0.0"
 
 def __getattr__(name: str):
     if name == "SlackReport":
-        from .extension import SlackReport
-
+        try:
+            from .extension import SlackReport
+        except ImportError as exc:
+            if sys.version_info >= (3, 12):
+                raise ImportError(
+                    f"chainer_slack_report.SlackReport is the Chainer extension, and Chainer "
+                    f"7.8.1 (its last release) needs Python <= 3.11; this is Python "
+                    f"{sys.version_info.major}.{sys.version_info.minor}. With PyTorch use "
+                    f"chainer_slack_report.ppe.SlackReport (pytorch-pfn-extras); for any "
+                    f"command or LogReport file, the chainer-slack-report command line "
+                    f"tool.") from exc
+            raise
         return SlackReport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -111,6 +111,8 @@ class ReportMessage:
         run_info (dict): Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``,
             ``{cmd}``, ``{args}``, ``{ranks}`` (plain text; escaped when rendered).
         mentions (Mentions): Filled into ``{finish_mentions}`` at the end.
+        show_header (bool): Start the table with the header row of
+            ``entries`` (False: rows only, e.g. lines of a command's output).
 
     ``push`` and ``set`` are for the training thread and only store
     references; ``render`` is for one worker thread.  ``{elapsed}`` reads
@@ -119,12 +121,13 @@ class ReportMessage:
     """
 
     def __init__(self, template: Template, entries: Sequence[str], policy: RowPolicy,
-                 run_info: Mapping[str, str], mentions: Mentions) -> None:
+                 run_info: Mapping[str, str], mentions: Mentions,
+                 show_header: bool = True) -> None:
         self.template = template
         self.entries = list(entries)
         self.policy = policy
         self.mentions = mentions
-        self.header = escape(format_header(self.entries))
+        self.header = escape(format_header(self.entries)) if show_header else None
         #: ``clock() -> float``: seconds since the run started (shown as ``{elapsed}``).
         self.clock: Callable[[], float] = lambda: 0.0
         self._run_info = {k: escape(v) for k, v in run_info.items()}
@@ -240,9 +243,9 @@ class ReportMessage:
         return values
 
 
-def _table(header: str, rows: List[str], error: Optional[str]) -> Mrkdwn:
+def _table(header: Optional[str], rows: List[str], error: Optional[str]) -> Mrkdwn:
     """The ``{content}`` block: the table in a code block, then the error, if any."""
-    table = "\n".join([header, *rows])
+    table = "\n".join([header, *rows] if header is not None else rows)
     text = f"{_FENCE}\n{table}\n{_FENCE}"
     if error:
         text += f"\n{_FENCE}\n{escape(error)}\n{_FENCE}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from typing import Callable, List, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 from .mrkdwn import utf8_len
 from .warning import SlackReportWarning
@@ -56,12 +56,19 @@ class RowPolicy:
 
 
 class FIFO(RowPolicy):
-    """First in, first out: the oldest rows leave to make room for new ones."""
+    """First in, first out: the oldest rows leave to make room for new ones.
+
+    Args:
+        capacity (int): As in :class:`RowPolicy` (UTF-8 bytes).
+        max_rows (int or None): Show at most this many rows (the newest), e.g.
+            the last N lines of a command's output; None: as many as fit.
+    """
 
     name = "FIFO"
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_rows: Optional[int] = None) -> None:
         super().__init__(capacity)
+        self.max_rows = max_rows
         self._rows: deque = deque()
         self._bytes = 0
 
@@ -69,7 +76,8 @@ class FIFO(RowPolicy):
         self.count += 1
         self._rows.append(row)
         self._bytes += _cost(row)
-        while self._bytes > self.capacity and self._rows:
+        while self._rows and (self._bytes > self.capacity or (
+                self.max_rows is not None and len(self._rows) > self.max_rows)):
             self._bytes -= _cost(self._rows.popleft())
 
     def select(self, budget: int) -> List[str]:
@@ -288,18 +296,21 @@ class CallablePolicy(RowPolicy):
 NORMALIZERS = {"thin_out": ThinOut, "fifo": FIFO, "lifo": LIFO}
 
 
-def make_policy(normalizer: Union[str, Normalizer], capacity: int) -> RowPolicy:
+def make_policy(normalizer: Union[str, Normalizer, RowPolicy], capacity: int) -> RowPolicy:
     """Build the row policy for a ``len_normalizer`` argument.
 
     Args:
-        normalizer: ``"thin_out"``, ``"FIFO"`` or ``"LIFO"`` (any case), or a
-            callable ``fn(rows: list[str], budget: int) -> Sequence[str]``.
+        normalizer: ``"thin_out"``, ``"FIFO"`` or ``"LIFO"`` (any case), a
+            callable ``fn(rows: list[str], budget: int) -> Sequence[str]``, or
+            a :class:`RowPolicy` (used as it is).
         capacity: The largest row budget in UTF-8 bytes.
 
     Raises:
         ValueError: An unknown name (the message lists the accepted ones).
         TypeError: Neither a str nor a callable.
     """
+    if isinstance(normalizer, RowPolicy):
+        return normalizer
     if isinstance(normalizer, str):
         cls = NORMALIZERS.get(normalizer.lower())
         if cls is None:

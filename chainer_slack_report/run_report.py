@@ -74,7 +74,14 @@ class RunReport:
     """One run's report: checked arguments, the message text, the live message.
 
     Args are those of :class:`chainer_slack_report.SlackReport` (see there),
-    all keyword-only except the first three.
+    all keyword-only except the first three, and:
+
+    Args:
+        process (Process or None): The rank and size of the job (None: from
+            the launcher's environment, see :mod:`chainer_slack_report.ranks`).
+        command (list of str or None): The command shown as ``{cmd} {args}``
+            (None: ``sys.argv``).
+        show_header (bool): Show the table's header row.
 
     Raises:
         TypeError: An argument of the wrong type.
@@ -89,7 +96,8 @@ class RunReport:
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
                  refresh_interval: float = 30.0, exit_timeout: float = 120.0,
                  update_limit: Optional[Sequence[float]] = (50, 60.0),
-                 process: Optional[Process] = None) -> None:
+                 process: Optional[Process] = None, command: Optional[Sequence[str]] = None,
+                 show_header: bool = True) -> None:
         entries = _check_entries(entries)
         _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
         _check_number("min_interval", min_interval, unit="seconds")
@@ -134,7 +142,8 @@ class RunReport:
         #: The job's message, shared by rank 0 (see :meth:`wait_posted`).
         self.job_message: Optional[MessageRef] = None
         self.message = ReportMessage(template_, entries, policy,
-                                     run_info(self.process.size), mentions)
+                                     run_info(self.process.size, command), mentions,
+                                     show_header=show_header)
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
         self.live: Optional[LiveMessage] = None
         self._client = client
@@ -365,7 +374,8 @@ class RunReport:
         if client is None:
             from slack_sdk import WebClient
 
-            return WebClient(token=self._token, timeout=self._http_timeout)
+            return WebClient(token=self._token, timeout=self._http_timeout,
+                             base_url=os.environ.get(API_URL_ENV) or _SLACK_API_URL)
         if not getattr(client, "token", None) and self._token:
             client = copy.copy(client)  # the user's client stays as it was
             client.token = self._token
@@ -431,6 +441,8 @@ def _wait_at_exit() -> None:
 
 
 _SLACK_API_URL = "https://slack.com/api/"
+#: Points every default client at another Web API base URL (e.g. an emulator's).
+API_URL_ENV = "SLACK_API_URL"
 
 
 def _check_limit(update_limit) -> Optional[Limit]:
@@ -446,14 +458,15 @@ def _check_limit(update_limit) -> Optional[Limit]:
         raise ValueError(f"update_limit {tuple(update_limit)!r}: {exc}") from None
 
 
-def run_info(processes: int = 1) -> dict:
+def run_info(processes: int = 1, command: Optional[Sequence[str]] = None) -> dict:
     """Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``, ``{cmd}``, ``{args}``,
-    ``{ranks}`` (plain text) for a job of ``processes`` processes."""
+    ``{ranks}`` (plain text) for a job of ``processes`` processes running
+    ``command`` (default ``sys.argv``)."""
     pwd = os.getcwd()
     home = os.path.expanduser("~")
     pwdshort = "~" + pwd[len(home):] if home not in ("", "/") and (
         pwd == home or pwd.startswith(home + os.sep)) else pwd
-    argv = sys.argv or [""]
+    argv = list(command) if command else (sys.argv or [""])
     return {"hostname": socket.gethostname(), "pwd": pwd, "pwdshort": pwdshort,
             "cmd": argv[0], "args": " ".join(_quote(a) for a in argv[1:]),
             "ranks": f" · {processes} processes" if processes > 1 else ""}

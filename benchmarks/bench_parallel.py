@@ -1,0 +1,107 @@
+"""Many runs, one token, one channel: does every final state reach Slack?
+
+Starts the bundled emulator with Slack-like limits (50 ``chat.update`` per
+60 s per app, 5 ``chat.postMessage`` per 5 s per channel, integer
+``Retry-After``), then N training processes (parallel_run.py, ~30 s of
+training each) that all report into one channel with one token.  "Hosts":
+the runs are split over H state directories that share nothing, as runs on
+H machines would be.  Prints a Markdown table row per configuration:
+
+* final states delivered: messages whose last text is ``[Completed]``;
+* 429s: all rate-limited answers, and per run;
+* longest staleness: the longest a run's message went without a successful
+  post/update while the run was training (from its start to its last row);
+* final delay: from the run's last iteration to its final state in Slack
+  (median and max);
+* wall: from the first process start to the last process exit.
+
+    python benchmarks/bench_parallel.py --runs 16 32 --rows epoch iteration --hosts 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from chainer_slack_report.testing import SlackEmulator
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_config(runs: int, rows: str, hosts: int, seconds: float) -> dict:
+    with SlackEmulator(limits={"chat.update": (50, 60.0), "chat.postMessage": (5, 5.0)}) as em:
+        states = [tempfile.mkdtemp(prefix=f"bench_host{h}_") for h in range(hosts)]
+        start = time.monotonic()
+        procs = []
+        for i in range(runs):
+            env = {**os.environ, "SLACK_BOT_TOKEN": em.token,
+                   "CHAINER_SLACK_REPORT_STATE_DIR": states[i % hosts]}
+            procs.append(subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "parallel_run.py"), em.url, "general",
+                 f"run-{i:02d}", "--seconds", str(seconds), "--rows", rows],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env))
+        results = []
+        for proc in procs:
+            out = proc.communicate(timeout=seconds + 600)[0]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        wall = time.monotonic() - start
+        return summarize(em, results, wall)
+
+
+def summarize(em: SlackEmulator, results: list, wall: float) -> dict:
+    messages = em.messages("general")
+    ok_calls = [c for c in em.calls if c.status == 200 and c.error is None
+                and c.method in ("chat.postMessage", "chat.update")
+                and not c.params.get("thread_ts")]
+    delivered, stale, delays = 0, [], []
+    for run in results:
+        name = run["name"]
+        mine = [m for m in messages if f" {name} " in m.text]
+        calls = [c.started for c in ok_calls if f" {name} " in str(c.params.get("text"))]
+        final = [c.started for c in ok_calls if f" {name} " in str(c.params.get("text"))
+                 and str(c.params.get("text")).startswith("[Completed]")]
+        if len(mine) == 1 and mine[0].text.startswith("[Completed]") and final:
+            delivered += 1
+            delays.append(final[0] - run["trained"])
+        during = [t for t in calls if t <= run["trained"]]
+        points = [run["started"], *during, run["trained"]]
+        stale.append(max(b - a for a, b in zip(points, points[1:])))
+    limited = em.count(status=429)
+    return {"runs": len(results), "delivered": delivered, "limited": limited,
+            "limited_per_run": limited / len(results), "stale_max": max(stale),
+            "stale_median": statistics.median(stale),
+            "delay_median": statistics.median(delays) if delays else float("nan"),
+            "delay_max": max(delays) if delays else float("nan"),
+            "updates": em.count("chat.update", status=200), "wall": wall}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--rows", nargs="+", default=["epoch", "iteration"])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    print("| runs | row every | hosts | final states in Slack | 429s (per run) | chat.update "
+          "calls | longest staleness while training s (median run) | final delay median / "
+          "max s | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for hosts in args.hosts:
+        for rows in args.rows:
+            for runs in args.runs:
+                r = run_config(runs, rows, hosts, args.seconds)
+                print(f"| {runs} | {rows} | {hosts} | {r['delivered']}/{r['runs']} "
+                      f"| {r['limited']} ({r['limited_per_run']:.2f}) | {r['updates']} "
+                      f"| {r['stale_max']:.1f} ({r['stale_median']:.1f}) "
+                      f"| {r['delay_median']:.1f} / {r['delay_max']:.1f} | {r['wall']:.0f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
