@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from chainer import serializer as serializer_module
-from chainer.training.extensions import LogReport, PrintReport
+from chainer.training.extensions import LogReport, PlotReport, PrintReport
 
 from .mentions import MentionsArg
 from .message import COMPLETED, DEFAULT_TEMPLATE, INTERRUPTED
 from .normalizers import Normalizer
+from .progress import Progress
 from .ranks import Process
 from .run_report import MessageRef, Mode, RunReport, run_info
 
@@ -92,6 +94,16 @@ class SlackReport(PrintReport):
             ``$XDG_CACHE_HOME/chainer_slack_report`` or
             ``~/.cache/chainer_slack_report``); a fifth of it is kept for final
             updates.  None: no shared budget, only ``min_interval`` paces.
+        sparklines (list of str or None): Observation keys whose curve over the
+            whole run is shown, one line each (``main/loss ▇▆▅▄▃▂▂▁▁ 0.0312``),
+            after the table or where the template has ``{sparklines}``;
+            updated with each row at no extra API cost.
+        plots (bool or list of str): True: upload the images the trainer's
+            PlotReport extensions wrote (``loss.png``, …) into the message's
+            thread at the end of the run (also after a failure), with
+            slack_sdk's ``files_upload_v2`` (scope ``files:write``).  A list:
+            those file paths.  A missing scope or a failed upload gives one
+            warning and never harms the report.
         comm (chainermn.CommunicatorBase or None): In a ChainerMN job, add
             the extension (and a LogReport) on every rank with the job's
             communicator: rank 0 posts the job's one message and shares where
@@ -124,18 +136,26 @@ class SlackReport(PrintReport):
                  client=None, max_bytes: int = 4000, min_interval: float = 1.2,
                  flush_timeout: float = 10.0, http_timeout: float = 10.0,
                  refresh_interval: float = 30.0, exit_timeout: float = 120.0,
-                 update_limit: Optional[Sequence[float]] = (50, 60.0), comm=None) -> None:
+                 update_limit: Optional[Sequence[float]] = (50, 60.0),
+                 sparklines: Optional[Sequence[str]] = None,
+                 plots: Union[bool, Sequence[str]] = False, comm=None) -> None:
         if comm is not None and not (isinstance(getattr(comm, "rank", None), int)
                                      and isinstance(getattr(comm, "size", None), int)):
             raise TypeError(f"comm must be a ChainerMN communicator (with int rank and "
                             f"size), got {type(comm).__name__}")
+        if not isinstance(plots, bool) and (
+                isinstance(plots, str) or not isinstance(plots, (list, tuple))
+                or not all(isinstance(p, str) and p for p in plots)):
+            raise TypeError(f"plots must be True/False or a list of file paths, got {plots!r}")
         self._comm = comm
+        self._plots = plots
+        self._progress: Optional[Progress] = None
         self.report = RunReport(
             access_token, channel_id, entries, template=template,
             finish_mentions=finish_mentions, len_normalizer=len_normalizer, client=client,
             max_bytes=max_bytes, min_interval=min_interval, flush_timeout=flush_timeout,
             http_timeout=http_timeout, refresh_interval=refresh_interval,
-            exit_timeout=exit_timeout, update_limit=update_limit,
+            exit_timeout=exit_timeout, update_limit=update_limit, sparklines=sparklines,
             process=Process(comm.rank, comm.size) if comm is not None else None)
         super().__init__(list(entries), log_report=log_report,
                          out=_CurrentStdout() if out is None else out)
@@ -162,8 +182,9 @@ class SlackReport(PrintReport):
         """Start the worker, which posts the ``[Started]`` message."""
         self._trainer = trainer
         note = _resume_note(trainer) if self._resume else None
+        self._progress = _progress(trainer)
         self.report.start(clock=lambda: _elapsed(trainer), resume=self._resume,
-                          resume_note=note)
+                          resume_note=note, progress=self._progress)
         comm = self._comm
         if comm is not None and comm.size > 1:  # every rank: a collective call
             ref = self.report.wait_posted(self.report.flush_timeout) if comm.rank == 0 else None
@@ -175,6 +196,8 @@ class SlackReport(PrintReport):
         mode = self.report.mode
         if mode is Mode.SLACK:
             self._take_rows(trainer, update=True)
+            if self._progress is not None:
+                self._progress.sample(trainer.updater.iteration, trainer.updater.epoch_detail)
             self.report.training()
         elif mode is not Mode.SILENT:  # local, or Slack refused: PrintReport's own path
             super().__call__(trainer)
@@ -203,7 +226,8 @@ class SlackReport(PrintReport):
                 self._take_rows(self._trainer)
             in_flight = sys.exc_info()[0]
             interrupted = in_flight is not None and issubclass(in_flight, KeyboardInterrupt)
-            self.report.finish(INTERRUPTED if interrupted else COMPLETED)
+            self.report.finish(INTERRUPTED if interrupted else COMPLETED,
+                               files=self._plot_files())
             if self.report.mode is Mode.FELL_BACK and self._trainer is not None:
                 super().__call__(self._trainer)  # rows PrintReport has not printed yet
         except Exception as exc:  # noqa: BLE001 - finalize must never raise
@@ -234,6 +258,17 @@ class SlackReport(PrintReport):
             self._resume = MessageRef(channel_id, ts)
 
     # -- helpers ----------------------------------------------------------------------
+    def _plot_files(self) -> List[str]:
+        """The files ``plots`` asks for: PlotReport's images, or the paths given."""
+        if self._plots is False:
+            return []
+        if self._plots is not True:
+            return list(self._plots)
+        trainer = self._trainer
+        entries = getattr(trainer, "_extensions", {}).values()  # Chainer 7's registry
+        return [os.path.join(trainer.out, entry.extension._file_name) for entry in entries
+                if isinstance(entry.extension, PlotReport)]
+
     def _take_rows(self, trainer, update: bool = False) -> None:
         """Hand LogReport's rows not handed over yet to the report.
 
@@ -268,6 +303,17 @@ class _CurrentStdout:
 
 
 _KEYS = ("slack_channel_id", "slack_ts")
+
+
+def _progress(trainer) -> Optional[Progress]:
+    """The run's progress, if its stop trigger knows the training length."""
+    try:
+        length, unit = trainer.stop_trigger.get_training_length()
+        updater = trainer.updater
+        return Progress(length, unit, position=(
+            updater.epoch_detail if unit == "epoch" else updater.iteration))
+    except Exception:  # noqa: BLE001 - a stop trigger without a length: no progress shown
+        return None
 
 
 def _resume_note(trainer) -> str:

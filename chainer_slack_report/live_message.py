@@ -19,6 +19,7 @@ one warning that names the fix).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -84,8 +85,10 @@ class LiveMessage:
         self.updates = 0  #: successful chat.update calls
         self.replies = 0  #: thread replies posted
         self.requests = 0  #: every request sent
+        self.uploads = 0  #: files uploaded into the thread
         self._replies: deque = deque()  # thread replies to post once the text is shown
         self._posted = threading.Event()  # ts and channel_id are known
+        self._files: list = []  # paths to upload into the thread after the final text
         self._final_shown = False  # the final text is in Slack; the reply may follow
         self._sent_text: Optional[str] = None
         self._prefix = ""
@@ -113,15 +116,22 @@ class LiveMessage:
         self._replies.append(text)
         self._worker.touch()
 
-    def close(self, reply: Optional[Callable[[], str]] = None) -> None:
+    def close(self, reply: Optional[Callable[[], str]] = None,
+              files: Sequence[str] = ()) -> None:
         """Stop intermediate updates and deliver the final text from now on.
 
         Args:
             reply: Builds the text of a thread reply posted after the final
                 update (e.g. the one that notifies ``finish_mentions``).
+            files: Paths of files (e.g. plots) to upload into the thread
+                after that, with slack_sdk's ``files_upload_v2``
+                (``files.getUploadURLExternal`` → upload →
+                ``files.completeUploadExternal``; scope ``files:write``).  An
+                upload that fails gives one warning and harms nothing else.
         """
         if reply is not None:
             self._replies.append(reply)
+        self._files = list(files)
         self._worker.close()
 
     def wait_posted(self, timeout: Optional[float]) -> bool:
@@ -179,7 +189,34 @@ class LiveMessage:
             if not self._post_reply(self._replies[0]()):
                 return False
             self._replies.popleft()
+        if final and self._files:
+            files, self._files = self._files, []
+            self._upload(files)
         return True
+
+    def _upload(self, paths: Sequence[str]) -> None:
+        """Upload ``paths`` into the thread in one ``files_upload_v2`` call (best effort)."""
+        present = [p for p in paths if os.path.isfile(p)]
+        missing = sorted(set(paths) - set(present))
+        if missing:
+            self._warn("upload-missing", f"files to upload do not exist (yet): "
+                                         f"{', '.join(missing)}")
+        if not present:
+            return
+        uploads = [{"file": path, "title": os.path.basename(path)} for path in present]
+        self.requests += 1
+        try:
+            self._client.files_upload_v2(channel=self.channel_id, thread_ts=self.ts,
+                                         file_uploads=uploads)
+        except Exception as exc:  # noqa: BLE001 - an upload never harms the report
+            error = classify_exception(exc).error
+            hint = (" Add the files:write scope under OAuth & Permissions and reinstall the "
+                    "app." if error == "missing_scope" else "")
+            self._warn("upload", f"could not upload {', '.join(map(os.path.basename, present))} "
+                                 f"into the thread (Slack: {error}).{hint} The report itself "
+                                 f"is complete.")
+            return
+        self.uploads += len(present)
 
     def _show(self, final: bool) -> bool:
         """Post or update the newest text; True when Slack shows it."""

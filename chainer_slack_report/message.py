@@ -18,6 +18,8 @@ from typing import Callable, Iterable, List, Mapping, Optional, Sequence
 from .mentions import Mentions
 from .mrkdwn import Mrkdwn, escape, truncate_utf8, utf8_len
 from .normalizers import RowPolicy
+from .progress import Progress
+from .sparklines import Series, sparkline
 from .template import Template
 
 __all__ = [
@@ -28,13 +30,13 @@ __all__ = [
 ]
 
 #: The default ``template`` (the 2019 tool's layout).
-DEFAULT_TEMPLATE = ("{status} - {elapsed} `{hostname}:{pwdshort}$ {cmd} {args}`{ranks}\n"
-                    "{content}\n{finish_mentions}")
+DEFAULT_TEMPLATE = ("{status} - {elapsed}{progress_eta} `{hostname}:{pwdshort}$ {cmd} {args}`"
+                    "{ranks}\n{content}\n{finish_mentions}")
 
 #: Placeholders every template can use besides the reported observation keys.
 BUILTIN_PLACEHOLDERS = frozenset({
     "status", "hostname", "pwd", "pwdshort", "cmd", "args", "ranks", "elapsed", "content",
-    "finish_mentions",
+    "finish_mentions", "progress", "eta", "progress_eta", "sparklines",
 })
 
 STARTED = "[Started]"
@@ -113,6 +115,9 @@ class ReportMessage:
         mentions (Mentions): Filled into ``{finish_mentions}`` at the end.
         show_header (bool): Start the table with the header row of
             ``entries`` (False: rows only, e.g. lines of a command's output).
+        sparklines (list of str): Keys whose whole-run curve is shown, one
+            line each (``{sparklines}``, or after the table in ``{content}``).
+        sparkline_width (int): Characters of each curve.
 
     ``push`` and ``set`` are for the training thread and only store
     references; ``render`` is for one worker thread.  ``{elapsed}`` reads
@@ -122,7 +127,8 @@ class ReportMessage:
 
     def __init__(self, template: Template, entries: Sequence[str], policy: RowPolicy,
                  run_info: Mapping[str, str], mentions: Mentions,
-                 show_header: bool = True) -> None:
+                 show_header: bool = True, sparklines: Sequence[str] = (),
+                 sparkline_width: int = 20) -> None:
         self.template = template
         self.entries = list(entries)
         self.policy = policy
@@ -130,6 +136,9 @@ class ReportMessage:
         self.header = escape(format_header(self.entries)) if show_header else None
         #: ``clock() -> float``: seconds since the run started (shown as ``{elapsed}``).
         self.clock: Callable[[], float] = lambda: 0.0
+        #: The run's progress (``{progress}``, ``{eta}``), if its length is known.
+        self.progress: Optional[Progress] = None
+        self.series = {key: Series(sparkline_width) for key in sparklines}
         self._run_info = {k: escape(v) for k, v in run_info.items()}
         self._pending: deque = deque()
         self._state: dict = {"status": STARTED, "elapsed": None, "error": None}
@@ -195,8 +204,10 @@ class ReportMessage:
             values["content"] = Mrkdwn("")
             fixed = utf8_len(self.template.render(values))
             error = self._state["error"]
-            room = (max_bytes - fixed) // n_content - utf8_len(_table(self.header, [], error))
-            values["content"] = _table(self.header, self._rows(room), error)
+            curves = "" if "sparklines" in values else self._sparklines()
+            room = ((max_bytes - fixed) // n_content
+                    - utf8_len(_table(self.header, [], error, curves)))
+            values["content"] = _table(self.header, self._rows(room), error, curves)
             return truncate_utf8(self.template.render(values), max_bytes)
 
     def reply_text(self) -> str:
@@ -218,6 +229,9 @@ class ReportMessage:
         while pending:
             observation = pending.popleft()
             latest.update(observation)
+            for key, series in self.series.items():
+                if key in observation:
+                    series.add(observation[key])
             self.policy.add(escape(format_row(entries, observation)))
 
     def _rows(self, room: int) -> List[str]:
@@ -240,13 +254,42 @@ class ReportMessage:
         values["elapsed"] = format_elapsed(self.elapsed)
         values["finish_mentions"] = (
             Mrkdwn(self.mentions.render()) if self.is_final else Mrkdwn(""))
+        values.update(self._progress_values())
+        if self.series and self.template.count("sparklines"):
+            values["sparklines"] = Mrkdwn(self._sparklines())
         return values
 
+    def _progress_values(self) -> dict:
+        """``{progress}``, ``{eta}`` and ``{progress_eta}``: blank when unknown or final."""
+        progress = self.progress
+        if progress is None or self.is_final:
+            return {"progress": "", "eta": "", "progress_eta": ""}
+        text = progress.text()
+        eta = progress.eta()
+        eta_text = format_elapsed(eta) if eta is not None else ""
+        both = f" · {text}" + (f" · ETA {eta_text}" if eta_text else "")
+        return {"progress": text, "eta": eta_text, "progress_eta": both}
 
-def _table(header: Optional[str], rows: List[str], error: Optional[str]) -> Mrkdwn:
-    """The ``{content}`` block: the table in a code block, then the error, if any."""
+    def _sparklines(self) -> str:
+        """One line per sparkline key: name, curve, newest value; as a code block."""
+        if not self.series:
+            return ""
+        width = max(len(key) for key in self.series)
+        lines = []
+        for key, series in self.series.items():
+            latest = "" if series.latest is None else format(series.latest, ".4g")
+            line = f"{key.ljust(width)}  {sparkline(series.points())}  {latest}"
+            lines.append(escape(line.rstrip()))
+        return Mrkdwn(f"{_FENCE}\n" + "\n".join(lines) + f"\n{_FENCE}")
+
+
+def _table(header: Optional[str], rows: List[str], error: Optional[str],
+           curves: str = "") -> Mrkdwn:
+    """The ``{content}`` block: the table in a code block, the sparklines, the error."""
     table = "\n".join([header, *rows] if header is not None else rows)
     text = f"{_FENCE}\n{table}\n{_FENCE}"
+    if curves:
+        text += f"\n{curves}"
     if error:
         text += f"\n{_FENCE}\n{escape(error)}\n{_FENCE}"
     return Mrkdwn(text)

@@ -43,6 +43,7 @@ from .message import (
 from .mrkdwn import escape
 from .normalizers import Normalizer, make_policy
 from .pacing import Pacing
+from .progress import Progress
 from .ranks import Process, launcher_process
 from .template import Template
 from .termination import TerminationHandler
@@ -97,8 +98,9 @@ class RunReport:
                  refresh_interval: float = 30.0, exit_timeout: float = 120.0,
                  update_limit: Optional[Sequence[float]] = (50, 60.0),
                  process: Optional[Process] = None, command: Optional[Sequence[str]] = None,
-                 show_header: bool = True) -> None:
+                 show_header: bool = True, sparklines: Optional[Sequence[str]] = None) -> None:
         entries = _check_entries(entries)
+        sparklines = _check_keys("sparklines", sparklines)
         _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
         _check_number("min_interval", min_interval, unit="seconds")
         _check_number("flush_timeout", flush_timeout, unit="seconds")
@@ -143,7 +145,7 @@ class RunReport:
         self.job_message: Optional[MessageRef] = None
         self.message = ReportMessage(template_, entries, policy,
                                      run_info(self.process.size, command), mentions,
-                                     show_header=show_header)
+                                     show_header=show_header, sparklines=sparklines)
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
         self.live: Optional[LiveMessage] = None
         self._client = client
@@ -178,7 +180,8 @@ class RunReport:
 
     # -- the training thread's calls -----------------------------------------------
     def start(self, clock: Callable[[], float], *, resume: Optional[MessageRef] = None,
-              resume_note: Optional[str] = None, watch_signals: bool = True) -> None:
+              resume_note: Optional[str] = None, watch_signals: bool = True,
+              progress: Optional[Progress] = None) -> None:
         """Start reporting: the worker posts the ``[Started]`` message.
 
         Args:
@@ -190,8 +193,11 @@ class RunReport:
             resume_note: Posted in the resumed message's thread (plain text).
             watch_signals: On SIGTERM/SIGHUP deliver ``[Terminated]`` before
                 the process ends (main thread only; see :meth:`finish`).
+            progress: The run's progress, sampled by the caller
+                (``{progress}``, ``{eta}``).
         """
         self.message.clock = clock
+        self.message.progress = progress
         if self._mode is not Mode.SLACK or self.live is not None:
             return
         # In a job of several processes the clock alone never edits the message:
@@ -269,7 +275,8 @@ class RunReport:
             error = f"Rank {rank} of {size} failed:\n{error}"
         self.message.set(status=FAILED, error=error)
 
-    def finish(self, status: str = COMPLETED, *, background: bool = True) -> bool:
+    def finish(self, status: str = COMPLETED, *, background: bool = True,
+               files: Sequence[str] = ()) -> bool:
         """Deliver the final status; wait at most ``flush_timeout`` seconds.
 
         Args:
@@ -280,6 +287,8 @@ class RunReport:
                 for at most ``exit_timeout`` seconds (see
                 :func:`wait_for_final_reports`).  False, or ``exit_timeout=0``:
                 give up at once.
+            files: Paths (e.g. plots) to upload into the message's thread
+                after the final text (best effort, scope ``files:write``).
 
         Returns:
             bool: True when Slack shows the final text.  When Slack refused
@@ -296,7 +305,7 @@ class RunReport:
             self.message.set(status=status)
         self.message.set(elapsed=self.message.elapsed)  # the clock stops here
         reply = self.message.reply_text if self.message.mentions else None
-        live.close(reply)
+        live.close(reply, files)
         if live.wait(self.flush_timeout):
             self._leave_budget()
             return True
@@ -474,6 +483,19 @@ def run_info(processes: int = 1, command: Optional[Sequence[str]] = None) -> dic
 
 def _quote(arg: str) -> str:
     return arg if re.fullmatch(r"[\w@%+=:,./-]*", arg) and arg else repr(arg)
+
+
+def _check_keys(name: str, keys) -> list:
+    """None or a list of non-empty str (observation keys)."""
+    if keys is None:
+        return []
+    if isinstance(keys, str) or not isinstance(keys, (list, tuple)):
+        raise TypeError(f"{name} must be a list of str (observation keys such as "
+                        f"'main/loss') or None, got {type(keys).__name__}")
+    for key in keys:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{name} must hold non-empty str, got {key!r} in {keys!r}")
+    return list(keys)
 
 
 def _check_entries(entries) -> list:
