@@ -39,7 +39,8 @@ class SlackReport(PrintReport):
         entries (list of str): Observation keys to show as table columns.
         template (str): Message layout, a :meth:`str.format_map` string.
             Placeholders: ``{status} {hostname} {pwd} {pwdshort} {cmd} {args}
-            {elapsed} {content} {finish_mentions}`` and the latest reported
+            {ranks} {elapsed} {progress} {eta} {progress_eta} {content}
+            {sparklines} {finish_mentions}`` and the latest reported
             value of any observation key (``{main/loss:.4f}``; an entry not
             reported yet shows ``–``).  Any other placeholder is kept as
             written (one warning names it).
