@@ -298,3 +298,77 @@ def test_runs_as_its_own_process(tmp_path, stop_signal):
     final = json.loads(state_file.read_text())
     assert final["channels"]["ops"]["messages"][0]["text"] == "v2"
     assert final["methods"]["chat.update"]["rate_limited"] == 1
+
+
+# -- what `chainer-slack-report check` asks ------------------------------------------------
+def test_scopes_header_and_missing_scope():
+    with SlackEmulator(scopes=["users:read"]) as slack:
+        client = slack.client()
+        auth = client.auth_test()
+        assert auth["user_id"] == slack.BOT_USER
+        assert auth.headers["x-oauth-scopes"] == "users:read"
+        response = api_error(client.chat_postMessage, channel="general", text="x")
+        assert response["error"] == "missing_scope"
+        assert (response["needed"], response["provided"]) == ("chat:write", "users:read")
+        assert client.users_list()["ok"]  # a method whose scope the token has
+        assert slack.messages("general") == []
+        # scopes change at run time; every accepted answer lists them
+        slack.scopes = ["chat:write", "chat:write.public"]
+        posted = client.chat_postMessage(channel="general", text="x")
+        assert posted.headers["x-oauth-scopes"] == "chat:write,chat:write.public"
+        assert api_error(client.users_list)["needed"] == "users:read"
+        # a refused token learns nothing about scopes
+        wrong = slack.client(token="xoxb-wrong").auth_test
+        with pytest.raises(SlackApiError) as info:
+            wrong()
+        assert "x-oauth-scopes" not in {k.lower() for k in info.value.response.headers}
+
+
+def test_default_scopes(slack_emulator):
+    scopes = slack_emulator.client().auth_test().headers["x-oauth-scopes"]
+    assert scopes.split(",") == ["chat:write", "users:read", "files:write"]
+
+
+def test_conversations_info_and_list(slack_emulator):
+    client = slack_emulator.client()
+    general = slack_emulator.channel("general").id
+    info = client.conversations_info(channel=general)["channel"]
+    assert info == {"id": general, "name": "general", "is_channel": True,
+                    "is_private": False, "is_archived": False, "is_member": True}
+    # like Slack: an ID only; a name or an unknown ID is channel_not_found
+    for key in ("general", "#general", "C9999999"):
+        assert api_error(client.conversations_info, channel=key)["error"] == "channel_not_found"
+    outside = slack_emulator.add_channel("outside", member=False)
+    assert client.conversations_info(channel=outside.id)["channel"]["is_member"] is False
+    slack_emulator.archive("random")
+    random_id = slack_emulator.channel("random").id
+    assert client.conversations_info(channel=random_id)["channel"]["is_archived"] is True
+    names, cursor = [], None
+    while True:
+        page = client.conversations_list(limit=2, cursor=cursor)
+        names += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == ["general", "random", "outside"]
+    active = client.conversations_list(exclude_archived=True)["channels"]
+    assert [c["name"] for c in active] == ["general", "outside"]
+
+
+def test_own_process_takes_scopes():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chainer_slack_report.testing.emulator", "--scopes",
+         "chat:write"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        client = WebClient(token=info["token"], base_url=info["url"])
+        assert client.auth_test().headers["x-oauth-scopes"] == "chat:write"
+        assert api_error(client.users_list)["error"] == "missing_scope"
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

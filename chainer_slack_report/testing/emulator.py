@@ -14,7 +14,11 @@ replies, users and files uploaded through the ``files_upload_v2`` flow
 It checks the bot token and the channel and answers with Slack's error codes
 (``not_authed``, ``invalid_auth``, ``token_revoked``, ``channel_not_found``,
 ``not_in_channel``, ``is_archived``, ``message_not_found``, ``msg_too_long``,
-``no_text``, ``ratelimited``).  Knobs inject latency, HTTP 429 with
+``no_text``, ``ratelimited``, ``missing_scope``).  The bot's OAuth scopes
+(:attr:`SlackEmulator.scopes`) come back in the ``x-oauth-scopes`` header of
+every answer to an accepted token, as Slack sends them; ``auth.test``,
+``conversations.info`` and ``conversations.list`` tell what ``chainer-slack-report
+check`` needs to know.  Knobs inject latency, HTTP 429 with
 ``Retry-After``, 5xx answers, Slack error codes and outages (connections
 dropped without an answer).  Every call is recorded in :attr:`calls`.
 
@@ -56,7 +60,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-__all__ = ["SlackEmulator", "Message", "Call", "Channel", "SLACK_LIMITS", "main"]
+__all__ = ["SlackEmulator", "Message", "Call", "Channel", "SLACK_LIMITS", "DEFAULT_SCOPES",
+           "METHOD_SCOPES", "main", "add_arguments", "serve"]
 
 #: ``chat.update`` documents ``msg_too_long`` at 4,000 characters.
 MAX_TEXT_CHARS = 4000
@@ -72,6 +77,23 @@ MAX_TEXT_CHARS = 4000
 SLACK_LIMITS: Dict[str, Tuple[int, float]] = {
     "chat.update": (50, 60.0),
     "chat.postMessage": (5, 5.0),
+}
+
+#: The bot's OAuth scopes unless told otherwise: post and edit, resolve user
+#: names, upload files.
+DEFAULT_SCOPES = ("chat:write", "users:read", "files:write")
+
+#: The OAuth scope each method needs (as Slack's method pages list them); a
+#: token without it gets ``missing_scope`` with ``needed`` and ``provided``.
+#: The read methods of ``conversations.*`` are not checked (they would need
+#: ``channels:read``/``channels:history``, which a reporting bot rarely has).
+METHOD_SCOPES: Dict[str, str] = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.delete": "chat:write",
+    "users.list": "users:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 
 #: The scope a limit gets when none is given: Slack counts ``chat.postMessage``
@@ -164,6 +186,10 @@ class SlackEmulator:
             is rounded up to a multiple of this many seconds.  1.0 (the
             default) sends whole seconds, at least 1, as Slack does; e.g. 0.01
             sends fractions so tests with short windows run fast.
+        scopes (iterable of str): The bot token's OAuth scopes (default
+            :data:`DEFAULT_SCOPES`), sent in the ``x-oauth-scopes`` header; a
+            method whose scope (:data:`METHOD_SCOPES`) is missing answers
+            ``missing_scope``.  :attr:`scopes` can be changed at run time.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
     """
@@ -174,7 +200,8 @@ class SlackEmulator:
                  channels=("general", "random"), users: Optional[Dict[str, str]] = None,
                  max_text_chars: int = MAX_TEXT_CHARS, port: int = 0, *,
                  limits: Optional[Mapping[str, Sequence]] = None,
-                 retry_after_resolution: float = 1.0) -> None:
+                 retry_after_resolution: float = 1.0,
+                 scopes: Sequence[str] = DEFAULT_SCOPES) -> None:
         if not retry_after_resolution > 0:
             raise ValueError(f"retry_after_resolution must be > 0, not {retry_after_resolution}")
         self.token = token
@@ -188,6 +215,10 @@ class SlackEmulator:
         self.users: Dict[str, str] = dict(users or {})
         self.files: Dict[str, dict] = {}
         self.revoked = False
+        if isinstance(scopes, str):
+            scopes = scopes.split(",")
+        #: The bot token's OAuth scopes, in the order ``x-oauth-scopes`` lists them.
+        self.scopes: List[str] = [s.strip() for s in scopes if s.strip()]
         self.max_in_flight = 0  #: most API requests ever being answered at once
         self._in_flight = 0
         self._down = False
@@ -342,6 +373,10 @@ class SlackEmulator:
         with self._lock:
             self.channel(channel).archived = True
 
+    def scopes_header(self) -> str:
+        """The ``x-oauth-scopes`` header: the scopes, comma-separated, as Slack sends them."""
+        return ",".join(self.scopes)
+
     # -- fault knobs -----------------------------------------------------------
     def fail(self, method: str = "*", error: Optional[str] = "fatal_error", *,
              status: int = 200, times: float = 1, retry_after: Optional[float] = None) -> None:
@@ -477,6 +512,15 @@ class SlackEmulator:
             return "token_revoked"
         return None
 
+    def _missing_scope(self, method: str) -> Optional[dict]:
+        """Slack's ``missing_scope`` answer if the token lacks the method's scope."""
+        needed = METHOD_SCOPES.get(method)
+        scopes = list(self.scopes)
+        if needed is None or needed in scopes:
+            return None
+        return {"ok": False, "error": "missing_scope", "needed": needed,
+                "provided": ",".join(scopes)}
+
     def _api(self, method: str, params: dict) -> dict:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
@@ -566,6 +610,29 @@ class SlackEmulator:
             return {"ok": False, "error": "thread_not_found"}
         return {"ok": True, "messages": [parent.as_json()] + [r.as_json() for r in parent.replies],
                 "has_more": False}
+
+    @staticmethod
+    def _channel_json(channel: Channel) -> dict:
+        return {"id": channel.id, "name": channel.name, "is_channel": True,
+                "is_private": False, "is_archived": channel.archived,
+                "is_member": channel.member}
+
+    def _m_conversations_info(self, params: dict) -> dict:
+        # Like Slack: a channel ID only (a name gets channel_not_found).
+        channel = self.channels.get(str(params.get("channel") or ""))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": self._channel_json(channel)}
+
+    def _m_conversations_list(self, params: dict) -> dict:
+        exclude_archived = str(params.get("exclude_archived", "")).lower() in ("1", "true")
+        channels = [self._channel_json(c) for c in self.channels.values()
+                    if not (exclude_archived and c.archived)]
+        limit = int(params.get("limit") or 0) or 100
+        start = int(params.get("cursor") or 0)
+        cursor = str(start + limit) if start + limit < len(channels) else ""
+        return {"ok": True, "channels": channels[start:start + limit],
+                "response_metadata": {"next_cursor": cursor}}
 
     def _m_users_list(self, params: dict) -> dict:
         members = [{"id": uid, "name": name, "real_name": name,
@@ -681,9 +748,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(fault.status, {"ok": False, "error": fault.error}, headers)
             return
         error = emulator._check_auth(token)
-        result = {"ok": False, "error": error} if error else emulator._api(method, params)
+        headers = {}
+        if error:
+            result = {"ok": False, "error": error}
+        else:  # Slack tells an accepted token its scopes on every answer
+            headers["x-oauth-scopes"] = emulator.scopes_header()
+            result = emulator._missing_scope(method) or emulator._api(method, params)
         call.error = None if result.get("ok") else result.get("error")
-        self._send_json(200, result)
+        self._send_json(200, result, headers)
 
     @staticmethod
     def _params(query: str, body: bytes) -> dict:
@@ -747,20 +819,17 @@ def _limit_arg(text: str) -> Tuple[int, float]:
     return calls, per
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Serve a :class:`SlackEmulator` until SIGTERM/SIGINT; returns the exit code 0.
-
-    Prints one JSON line to stdout first: ``url`` (the WebClient
-    ``base_url``), ``token``, ``channels`` (name → ID), ``state_url`` and ``pid``.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m chainer_slack_report.testing.emulator",
-        description="A local Slack Web API emulator on 127.0.0.1, shared by processes.")
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the emulator's options to ``parser`` (``python -m …emulator`` and the CLI)."""
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: a free one)")
     parser.add_argument("--token", default="xoxb-0000-emulator-token",
                         help="the bot token it accepts")
     parser.add_argument("--channels", default="general,random",
                         help="comma-separated channel names (default: general,random)")
+    parser.add_argument("--scopes", default=",".join(DEFAULT_SCOPES),
+                        help="comma-separated OAuth scopes of the token, sent in "
+                             "x-oauth-scopes; a method needing another answers "
+                             "missing_scope (default: %(default)s)")
     parser.add_argument("--update-limit", type=_limit_arg, nargs="?", metavar="CALLS/SECONDS",
                         const=SLACK_LIMITS["chat.update"],
                         help="limit chat.update per app; without a value 50/60 "
@@ -777,8 +846,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="seconds each API call waits before answering")
     parser.add_argument("--state-file", metavar="PATH",
                         help="on exit, write the final state (as GET /_emulator/state?history=1)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _announce_json(info: dict) -> None:
+    print(json.dumps(info), flush=True)
+
+
+def serve(args: argparse.Namespace, announce: Callable[[dict], None] = _announce_json) -> int:
+    """Serve a :class:`SlackEmulator` built from ``args`` (see :func:`add_arguments`)
+    until SIGTERM/SIGINT; returns the exit code 0.
+
+    ``announce(info)`` is called once it listens, with ``url`` (the WebClient
+    ``base_url``), ``token``, ``channels`` (name → ID), ``state_url`` and
+    ``pid``; by default it prints them as one JSON line.
+    """
     limits = {}
     if args.update_limit:
         limits["chat.update"] = args.update_limit
@@ -786,7 +868,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         limits["chat.postMessage"] = args.post_limit
     names = [n.strip() for n in args.channels.split(",") if n.strip()]
     emulator = SlackEmulator(token=args.token, channels=names, port=args.port, limits=limits,
-                             retry_after_resolution=args.retry_after_resolution)
+                             retry_after_resolution=args.retry_after_resolution,
+                             scopes=args.scopes.split(","))
     emulator.latency = args.latency
     stop = threading.Event()
 
@@ -798,10 +881,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         with emulator:
             base = emulator.url.rsplit("/api/", 1)[0]
-            print(json.dumps({"url": emulator.url, "token": emulator.token,
-                              "channels": {c.name: c.id for c in emulator.channels.values()},
-                              "state_url": f"{base}/_emulator/state", "pid": os.getpid()}),
-                  flush=True)
+            announce({"url": emulator.url, "token": emulator.token,
+                      "channels": {c.name: c.id for c in emulator.channels.values()},
+                      "state_url": f"{base}/_emulator/state", "pid": os.getpid()})
             while not stop.wait(1.0):
                 pass
     finally:
@@ -811,6 +893,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with open(args.state_file, "w", encoding="utf-8") as out:
             json.dump(emulator.state(history=True), out)
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Serve a :class:`SlackEmulator` until SIGTERM/SIGINT; returns the exit code 0.
+
+    Prints one JSON line to stdout first: ``url`` (the WebClient
+    ``base_url``), ``token``, ``channels`` (name → ID), ``state_url`` and ``pid``.
+    """
+    parser = add_arguments(argparse.ArgumentParser(
+        prog="python -m chainer_slack_report.testing.emulator",
+        description="A local Slack Web API emulator on 127.0.0.1, shared by processes."))
+    return serve(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,716 @@
+"""The ``chainer-slack-report`` command-line tool, run as real processes.
+
+Every test runs ``python -m chainer_slack_report`` in a subprocess against the
+emulator (in this process, or its own process for ``emulator``) with the real
+WebClient.  Waits are for events (a line read, a message state) with generous
+timeouts that only keep a broken build from hanging; no assertion assumes how
+fast the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import pytest
+from conftest import wait_until
+from slack_sdk import WebClient
+
+CLI = [sys.executable, "-m", "chainer_slack_report"]
+# hidden options: intermediate updates paced at 0.05 s, not by the shared 50/min budget
+FAST = ["--min-interval", "0.05", "--update-limit", "none"]
+TIMEOUT = 120  # only against hangs
+
+
+@pytest.fixture
+def env(slack_emulator, budget_state_dir):
+    """The environment of a tool that reports to the emulator's #general."""
+    env = dict(os.environ)
+    env.update(SLACK_API_URL=slack_emulator.url, SLACK_BOT_TOKEN=slack_emulator.token,
+               SLACK_CHANNEL_ID="general",
+               CHAINER_SLACK_REPORT_STATE_DIR=str(budget_state_dir))
+    return env
+
+
+def cli(*args, env, **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("timeout", TIMEOUT)
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, **kwargs)
+
+
+def python(code: str) -> list:
+    """A Python command for the tool to run."""
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def only_message(emulator):
+    (message,) = emulator.messages("general")
+    return message
+
+
+def table(text: str) -> list:
+    """The lines of the message's first code block."""
+    return text.split("```")[1].strip("\n").split("\n")
+
+
+def error_block(text: str) -> str:
+    """The second code block: the error/outcome note."""
+    return text.split("```")[3].strip("\n")
+
+
+def read_until(stream, marker: bytes, limit: int = 200) -> bytes:
+    """Lines read from ``stream`` up to and including the one holding ``marker``."""
+    seen = b""
+    for _ in range(limit):
+        line = stream.readline()
+        seen += line
+        if not line or marker in line:
+            break
+    assert marker in seen, seen
+    return seen
+
+
+# -- run -----------------------------------------------------------------------------------
+PRINTER = """
+    import sys
+    out = sys.stdout.buffer
+    for i in range(1, 31):
+        out.write(b"line %d\\n" % i)
+    out.write(b"crlf\\r\\nraw \\xff\\xfe bytes\\n")
+    out.flush()
+    sys.stderr.buffer.write(b"to stderr\\n")
+    sys.stderr.flush()
+    out.write(b"no newline at the end")
+"""
+
+
+def test_run_passes_output_through_and_reports_the_tail(slack_emulator, env):
+    command = python(PRINTER)
+    direct = subprocess.run(command, capture_output=True, timeout=TIMEOUT)
+    done = cli("run", *FAST, "--tail", "5", "--", *command, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == direct.stdout  # byte for byte
+    assert done.stderr == direct.stderr == b"to stderr\n"  # the tool adds nothing
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed] - ")
+    assert message.history[0].startswith("[Running] - ")
+    assert f"$ {sys.executable} -c " in message.text  # {cmd} {args}: the command
+    rows = table(message.text)
+    # the last 5 lines, as a terminal shows them, then how many are not shown
+    assert rows[:5] == ["line 30", "crlf", "raw \ufffd\ufffd bytes", "to stderr",
+                        "no newline at the end"]
+    assert rows[5:] == ["… 29 of 34 rows not shown"]
+    assert message.replies == []  # no mentions: no reply
+
+
+def test_run_failure_exits_with_the_commands_status(slack_emulator, env):
+    done = cli("run", *FAST, "--", *python("import sys; print('bad input'); sys.exit(3)"),
+               env=env)
+    assert done.returncode == 3
+    assert done.stdout == b"bad input\n"
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Failed] - ")
+    assert table(message.text) == ["bad input"]
+    assert "exit code 3" in error_block(message.text)
+
+
+def test_run_command_not_found(slack_emulator, env, tmp_path):
+    missing = str(tmp_path / "no-such-command")
+    done = cli("run", *FAST, "--", missing, "--flag", env=env)
+    assert done.returncode == 127
+    assert b"command not found" in done.stderr
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Failed] - ")
+    assert "command not found" in message.text and "exit code 127" in message.text
+
+
+SLEEPER = """
+    import signal, sys, time
+    if "--trap" in sys.argv:
+        def on_term(signum, frame):
+            print("cleaning up", flush=True)
+            sys.exit(5)
+        signal.signal(signal.SIGTERM, on_term)
+    print("READY", flush=True)
+    time.sleep(100)
+    print("not reached")
+"""
+
+
+@pytest.mark.parametrize("trap", [False, True], ids=["killed", "trapped"])
+def test_sigterm_to_the_tool_is_forwarded(slack_emulator, env, trap):
+    command = python(SLEEPER) + (["--trap"] if trap else [])
+    proc = subprocess.Popen([*CLI, "run", *FAST, "--", *command], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        read_until(proc.stdout, b"READY")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Terminated] - ")
+    note = error_block(message.text)
+    assert "SIGTERM (15)" in note
+    if trap:  # the command handled it: the tool exits with its status
+        assert proc.returncode == 5
+        assert out == b"cleaning up\n"
+        assert table(message.text) == ["READY", "cleaning up"]
+        assert "exit code 5" in note
+    else:  # killed by SIGTERM: the tool ends with SIGTERM too, as a shell would see it
+        assert proc.returncode == -signal.SIGTERM, err
+        assert table(message.text) == ["READY"]
+        assert note == "Terminated by SIGTERM (15)"
+
+
+def test_command_killed_by_a_signal_of_its_own(slack_emulator, env):
+    done = cli("run", *FAST, "--", "sh", "-c", "echo going; kill -KILL $$", env=env)
+    assert done.returncode == -signal.SIGKILL
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Terminated] - ")
+    assert error_block(message.text) == "Killed by SIGKILL (9)"
+
+
+CTRL_C = """
+    import sys, time
+    try:
+        print("READY", flush=True)
+        time.sleep(100)
+    except KeyboardInterrupt:
+        print("interrupted, saving", flush=True)
+        time.sleep(0.5)  # the tool has got SIGINT too: it must wait for this
+        print("saved", flush=True)
+        if "--graceful" in sys.argv:
+            sys.exit(0)
+        raise
+"""
+
+
+@pytest.mark.parametrize("graceful", [False, True], ids=["dies", "graceful"])
+def test_ctrl_c_reaches_the_command_and_the_tool_waits(slack_emulator, env, graceful):
+    command = python(CTRL_C) + (["--graceful"] if graceful else [])
+    # its own process group, as a terminal's foreground job has
+    proc = subprocess.Popen([*CLI, "run", *FAST, "--", *command], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        read_until(proc.stdout, b"READY")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert out == b"interrupted, saving\nsaved\n"
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Interrupted] - ")
+    rows = table(message.text)
+    assert rows[:3] == ["READY", "interrupted, saving", "saved"]
+    if graceful:
+        assert proc.returncode == 0
+        assert error_block(message.text) == "Interrupted by SIGINT (2): exit code 0"
+    else:  # died of SIGINT: so does the tool, so that a calling script stops too
+        assert proc.returncode == -signal.SIGINT
+        assert b"KeyboardInterrupt" in err and rows[-1] == "KeyboardInterrupt"
+        assert error_block(message.text) == "Interrupted by SIGINT (2)"
+
+
+def test_output_reaches_terminal_and_message_while_the_command_runs(slack_emulator, env,
+                                                                     tmp_path):
+    go = tmp_path / "go"
+    command = python(f"""
+        import os, sys, time
+        print("epoch 1 done", flush=True)
+        sys.stdout.write("progress 42%")  # a progress bar: no newline yet
+        sys.stdout.flush()
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.02)
+        sys.stdout.write("\\rprogress 100%\\n")
+    """)
+    proc = subprocess.Popen([*CLI, "run", *FAST, "--", *command], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"epoch 1 done\n"  # passed on while it runs
+        assert proc.stdout.read1(100) == b"progress 42%"  # unbuffered, no newline needed
+
+        def shows_progress():
+            messages = slack_emulator.messages("general")
+            return messages and table(messages[0].text) == ["epoch 1 done", "progress 42%"]
+
+        assert wait_until(shows_progress, timeout=TIMEOUT)
+        assert only_message(slack_emulator).text.startswith("[Running] - ")
+        go.touch()
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out == b"\rprogress 100%\n"
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed] - ")
+    assert table(message.text) == ["epoch 1 done", "progress 100%"]
+
+
+def run_on_a_terminal(argv, env, columns=97) -> tuple:
+    """Run ``argv`` with a pty as its stdout and stderr; (bytes it showed, exit status)."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=slave,
+                                stderr=slave)
+    finally:
+        os.close(slave)
+    shown = b""
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every end of the terminal closed
+                break
+            if not data:
+                break
+            shown += data
+        return shown, proc.wait(timeout=TIMEOUT)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_on_a_terminal_the_command_gets_one(slack_emulator, env):
+    command = python("""
+        import os, sys
+        print("tty", sys.stdout.isatty(), sys.stderr.isatty(), os.get_terminal_size().columns)
+        sys.stdout.write("\\x1b[1mbold\\x1b[0m\\r\\nplain\\n")
+        sys.stdout.flush()
+        sys.stderr.write("err\\n")
+    """)
+    env.pop("PYTHONUNBUFFERED", None)
+    direct = run_on_a_terminal(command, env)
+    via_tool = run_on_a_terminal([*CLI, "run", *FAST, "--", *command], env)
+    assert direct[0].startswith(b"tty True True 97\r\n")
+    assert via_tool == direct  # what the terminal shows, byte for byte, and the status
+    message = only_message(slack_emulator)
+    assert table(message.text) == ["tty True True 97", "bold", "plain", "err"]
+
+
+def test_mentions_are_notified_in_the_thread(slack_emulator, env):
+    slack_emulator.users["U0000042"] = "alice"
+    done = cli("run", *FAST, "--mention", "@alice", "--mention", "here", "--", "true",
+               env=env)
+    assert done.returncode == 0, done.stderr
+    message = only_message(slack_emulator)
+    (reply,) = message.replies
+    assert reply.text.startswith("<@U0000042> <!here> ")
+    assert "[Completed]" in reply.text and "`true `" in reply.text
+    assert message.text.rstrip().endswith("<@U0000042> <!here>")
+
+
+def test_output_is_escaped_and_tokens_redacted_in_slack(slack_emulator, env):
+    secret = "xoxb-1111-2222-AbCdEfSecret"
+    line = f"ping <!channel> & <@U0123456> token={secret} ```"
+    done = cli("run", *FAST, "--", "echo", line, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (line + "\n").encode()  # the terminal gets it unchanged
+    message = only_message(slack_emulator)
+    assert secret not in message.text and secret not in "".join(message.history)
+    assert "<!channel>" not in message.text and "<@U0123456>" not in message.text
+    (row,) = table(message.text)
+    assert row == ("ping &lt;!channel&gt; &amp; &lt;@U0123456&gt; token=xoxb-[redacted] "
+                   "`\u200b`\u200b`")
+    assert "xoxb-[redacted]" in message.text.split("\n")[0]  # in {args} too
+
+
+def test_run_without_a_token_still_runs_the_command(slack_emulator, env):
+    del env["SLACK_BOT_TOKEN"]
+    done = cli("run", "--", "sh", "-c", "echo hi; exit 4", env=env)
+    assert done.returncode == 4
+    assert done.stdout == b"hi\n"
+    assert b"no bot token (SLACK_BOT_TOKEN)" in done.stderr
+    assert slack_emulator.calls == []
+
+
+def test_template_and_output_placeholder(slack_emulator, env):
+    done = cli("run", *FAST, "--template", "{status} last: {output}\n{content}", "--",
+               "printf", "a\\nb\\n", env=env)
+    assert done.returncode == 0, done.stderr
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Completed] last: b\n```\na\nb\n```")
+
+
+# -- watch ---------------------------------------------------------------------------------
+TRAINER = """
+    import os, sys, time
+    sys.path.insert(0, {tests!r})
+    from chainer import training
+    from conftest import make_trainer
+
+    class Pace(training.Extension):
+        trigger = (1, "iteration")
+
+        def __call__(self, trainer):
+            it = trainer.updater.iteration
+            if it == 1:
+                print("READY", flush=True)
+            if it == {last}:  # the end waits for the test's go
+                while not os.path.exists({go!r}):
+                    time.sleep(0.02)
+
+    trainer = make_trainer(epochs={epochs}, extra=[Pace()], out={out!r})
+    trainer.run()
+    print("DONE", flush=True)
+"""
+
+
+def test_watch_a_chainer_run_until_its_process_ends(slack_emulator, env, tmp_path):
+    epochs = 4
+    out, go = tmp_path / "result", tmp_path / "go"
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(TRAINER).format(
+        tests=os.path.dirname(__file__), last=4 * epochs - 1, go=str(go), epochs=epochs,
+        out=str(out)))
+    trainer = subprocess.Popen([sys.executable, str(script), "--lr", "0.1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watcher = None
+    try:
+        read_until(trainer.stdout, b"READY")
+        watcher = subprocess.Popen(
+            [*CLI, "watch", str(out / "log"), "--pid", str(trainer.pid), "--interval", "0.05",
+             *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def rows_shown():
+            messages = slack_emulator.messages("general")
+            return messages and len(table(messages[0].text)) >= epochs  # header + rows
+
+        assert wait_until(rows_shown, timeout=TIMEOUT)  # it follows the log while it runs
+        assert only_message(slack_emulator).text.startswith("[Training] - ")
+        go.touch()
+        w_out, w_err = watcher.communicate(timeout=TIMEOUT)
+        # the trainer was not reaped before the watch ended: a zombie counts as ended
+        t_out, t_err = trainer.communicate(timeout=TIMEOUT)
+    finally:
+        for proc in (trainer, watcher):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert trainer.returncode == 0, t_err
+    assert watcher.returncode == 0, w_err
+    assert w_out == b""
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed] - ")
+    assert f"{script} --lr 0.1`" in message.text  # {cmd} {args}: the watched process
+    header, *rows = table(message.text)
+    assert header.split() == ["epoch", "iteration", "main/loss", "main/accuracy",
+                              "elapsed_time"]
+    log = json.loads((out / "log").read_text())
+    assert [r.split()[:2] for r in rows] == [[str(r["epoch"]), str(r["iteration"])]
+                                             for r in log]
+    assert len(rows) == epochs
+    assert error_block(message.text) == (f"Process {trainer.pid} ended (its exit status is "
+                                         f"unknown here)")
+
+
+def test_watch_a_rewritten_file_until_a_pid_ends(slack_emulator, env, tmp_path):
+    log = tmp_path / "log"
+    log.write_text("")  # created, nothing written yet
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(100)"])
+    watcher = subprocess.Popen(
+        [*CLI, "watch", str(log), "--pid", str(job.pid), "--interval", "0.02", *FAST],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rows = []
+    try:
+        for epoch in range(1, 4):
+            rows.append({"main/loss": 1.0 / epoch, "epoch": epoch, "iteration": 10 * epoch,
+                         "lr": 0.1})
+            if epoch == 3:
+                rows[-1]["validation/main/loss"] = 0.5  # a key first seen later
+            text = json.dumps(rows, indent=4)
+            with open(log, "w") as file:  # rewritten as a whole, half of it first
+                file.write(text[:len(text) // 2])
+                file.flush()
+                time.sleep(0.1)  # the watcher may read the half-written file
+                file.write(text[len(text) // 2:])
+            assert wait_until(lambda n=epoch: slack_emulator.messages("general") and len(
+                table(slack_emulator.messages("general")[0].text)) == 1 + n, timeout=TIMEOUT)
+        assert watcher.poll() is None  # still watching: the process runs
+        job.kill()  # not reaped yet: a zombie counts as ended
+        out, err = watcher.communicate(timeout=TIMEOUT)
+    finally:
+        for proc in (watcher, job):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    assert watcher.returncode == 0, err
+    assert out == b"" and err == b""
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed] - ")
+    header, *shown = table(message.text)
+    assert header.split() == ["epoch", "iteration", "main/loss", "lr"]  # from the 1st rows
+    assert [r.split() for r in shown] == [["1", "10", "1", "0.1"], ["2", "20", "0.5", "0.1"],
+                                          ["3", "30", "0.333333", "0.1"]]
+    assert error_block(message.text) == (f"Process {job.pid} ended (its exit status is "
+                                         f"unknown here)")
+
+
+def test_watch_ends_when_the_file_is_idle(slack_emulator, env, tmp_path):
+    log = tmp_path / "log"
+    log.write_text(json.dumps([{"epoch": e, "main/loss": 1.0 / e} for e in (1, 2)]))
+    idle = 1.0
+    started = time.monotonic()
+    done = cli("watch", str(log), "--idle", str(idle), "--interval", "0.05", *FAST, env=env)
+    ended = time.monotonic()
+    assert done.returncode == 0, done.stderr
+    assert ended - started >= idle  # it waited for the file to stay unchanged that long
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed] - ")
+    assert table(message.text) == ["epoch       main/loss", "1           1",
+                                   "2           0.5"]
+    assert error_block(message.text) == f"{log} unchanged for 1 s: stopped watching"
+
+
+def test_watch_stops_on_sigterm_with_chosen_entries(slack_emulator, env, tmp_path):
+    log = tmp_path / "log"
+    log.write_text(json.dumps([{"epoch": 1, "main/loss": 0.5, "iteration": 7}]))
+    watcher = subprocess.Popen(
+        [*CLI, "watch", str(log), "--entries", "main/loss,epoch", "--interval", "0.05",
+         *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: slack_emulator.messages("general") and len(
+            table(slack_emulator.messages("general")[0].text)) == 2, timeout=TIMEOUT)
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=TIMEOUT)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == -signal.SIGTERM, err
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Interrupted] - ")
+    assert table(message.text) == ["main/loss   epoch", "0.5         1"]
+    assert "Stopped watching on SIGTERM (15); the job may still be running" in message.text
+
+
+def test_watch_needs_a_running_pid_and_a_token(env, tmp_path):
+    bad = cli("watch", str(tmp_path / "log"), "--pid", str(2 ** 22 + 12345), env=env)
+    assert bad.returncode == 2 and b"usage:" in bad.stderr
+    assert b"no such process" in bad.stderr
+    del env["SLACK_BOT_TOKEN"]
+    missing = cli("watch", str(tmp_path / "log"), "--idle", "1", env=env)
+    assert missing.returncode == 1 and b"no bot token" in missing.stderr
+
+
+# -- check ---------------------------------------------------------------------------------
+def check(env, *args):
+    done = cli("check", *args, env=env)
+    output = (done.stdout + done.stderr).decode()
+    assert env.get("SLACK_BOT_TOKEN", "\0") not in output  # never, in any case
+    return done.returncode, output
+
+
+def test_check_ok(slack_emulator, env):
+    code, output = check(env)
+    assert code == 0, output
+    assert "OK    bot token xoxb-… accepted: emulator-bot (UBOT00001)" in output
+    assert "OK    scope chat:write" in output and "OK    scope users:read" in output
+    assert "OK    channel C0000001 (#general): the bot is a member" in output
+    assert output.rstrip().endswith("All set: runs can report to general")
+    assert "FAIL" not in output and "WARN" not in output
+    assert slack_emulator.messages("general") == []  # nothing posted
+
+
+def test_check_bad_token(slack_emulator, env):
+    env["SLACK_BOT_TOKEN"] = "xoxb-9999-not-the-emulators-token"
+    code, output = check(env)
+    assert code == 1
+    assert "FAIL  token: invalid_auth: Slack does not accept the bot token" in output
+    assert "9999" not in output
+
+
+def test_check_revoked_and_missing_token(slack_emulator, env):
+    slack_emulator.revoked = True
+    code, output = check(env)
+    assert code == 1 and "token_revoked" in output and "reinstall" in output
+    del env["SLACK_BOT_TOKEN"]
+    code, output = check(env)
+    assert code == 1 and "FAIL  no bot token: set SLACK_BOT_TOKEN" in output
+
+
+@pytest.mark.parametrize("channel", ["C9999999", "no-such-channel"])
+def test_check_unknown_channel(slack_emulator, env, channel):
+    code, output = check(env, "--channel", channel)
+    assert code == 1
+    assert f"FAIL  channel {channel}:" in output
+    assert "check the channel ID (SLACK_CHANNEL_ID)" in output
+
+
+def test_check_bot_not_in_channel_and_archived(slack_emulator, env):
+    outside = slack_emulator.add_channel("outside", member=False)
+    code, output = check(env, "--channel", outside.id)
+    assert code == 1
+    assert "the bot is not a member: the bot is not in the channel; invite it with " \
+           "/invite @your-bot" in output
+    slack_emulator.scopes.append("chat:write.public")  # may post to a public channel
+    code, output = check(env, "--channel", "outside")
+    assert code == 0, output
+    slack_emulator.archive("general")
+    code, output = check(env)
+    assert code == 1 and "is archived: the channel is archived" in output
+
+
+def test_check_missing_scopes(slack_emulator, env):
+    slack_emulator.scopes = ["users:read"]
+    code, output = check(env)
+    assert code == 1
+    assert ("FAIL  scope chat:write missing: the bot lacks a scope; add chat:write under "
+            "OAuth & Permissions and reinstall the app") in output
+    slack_emulator.scopes = ["chat:write"]  # the optional ones missing: a warning each
+    code, output = check(env)
+    assert code == 0, output
+    assert "WARN  optional scope users:read missing" in output
+    assert "WARN  optional scope files:write missing" in output
+
+
+def test_check_without_channels_read_can_post_a_test_message(slack_emulator, env):
+    # a bot without channels:read cannot look the channel up (Slack: missing_scope)
+    slack_emulator.fail("conversations.info", "missing_scope", times=float("inf"))
+    code, output = check(env, "--channel", slack_emulator.channel("general").id)
+    assert code == 0, output
+    assert "WARN  channel C0000001: cannot be looked up without channels:read" in output
+    code, output = check(env, "--channel", slack_emulator.channel("general").id, "--post")
+    assert code == 0, output
+    assert "OK    test message posted to C0000001 and deleted" in output
+    assert slack_emulator.messages("general") == []
+    assert slack_emulator.count("chat.delete") == 1
+    # a channel the bot is not in fails the test post
+    outside = slack_emulator.add_channel("outside", member=False)
+    code, output = check(env, "--channel", outside.id, "--post")
+    assert code == 1 and "test post to C0000003: not_in_channel" in output
+
+
+def test_check_unreachable_slack(env):
+    env["SLACK_API_URL"] = "http://127.0.0.1:9/api/"  # discard port: nothing listens
+    code, output = check(env)
+    assert code == 1 and "cannot reach Slack" in output
+
+
+# -- emulator ------------------------------------------------------------------------------
+def test_emulator_subcommand_is_shared_by_processes(tmp_path, budget_state_dir):
+    proc = subprocess.Popen([*CLI, "emulator", "--port", "0", "--channels", "ops,dev"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("export ")):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        exports = dict(item.split("=", 1) for item in shlex.split(lines[-1])[1:])
+        assert exports["SLACK_CHANNEL_ID"] == "C0000001"
+        assert any("#ops = C0000001" in line and "#dev = C0000002" in line for line in lines)
+        state_url = next(line.split()[-1] for line in lines if "state:" in line)
+        client = WebClient(token=exports["SLACK_BOT_TOKEN"], base_url=exports["SLACK_API_URL"])
+        assert client.chat_postMessage(channel="dev", text="hello")["ok"]
+        env = {**os.environ, **exports, "CHAINER_SLACK_REPORT_STATE_DIR": str(budget_state_dir)}
+        done = cli("run", *FAST, "--", "echo", "via the emulator", env=env)
+        assert done.returncode == 0, done.stderr
+        with urllib.request.urlopen(state_url, timeout=30) as answer:
+            state = json.loads(answer.read())
+        (message,) = state["channels"]["ops"]["messages"]
+        assert message["text"].startswith("[Completed]") and "via the emulator" in message["text"]
+        assert [m["text"] for m in state["channels"]["dev"]["messages"]] == ["hello"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_emulator_subcommand_json_and_scopes():
+    proc = subprocess.Popen([*CLI, "emulator", "--json", "--scopes", "chat:write"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        client = WebClient(token=info["token"], base_url=info["url"])
+        assert client.auth_test().headers["x-oauth-scopes"] == "chat:write"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+# -- arguments, and no Chainer -------------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    [],
+    ["nonsense"],
+    ["run"],
+    ["run", "--"],
+    ["run", "--tail", "0", "--", "true"],
+    ["run", "--tail", "x", "--", "true"],
+    ["run", "--template", "{status", "--", "true"],
+    ["run", "--mention", "<bad mention", "--", "true"],
+    ["run", "--update-limit", "fast", "--", "true"],
+    ["watch"],
+    ["watch", "log", "--idle", "-1"],
+    ["watch", "log", "--interval", "0"],
+    ["watch", "log", "--idle", "1", "--template", "{status"],
+    ["check", "--bogus"],
+    ["emulator", "--port", "x"],
+], ids=lambda args: " ".join(args) or "none")
+def test_bad_arguments_give_usage_and_exit_2(env, args):
+    done = cli(*args, env=env, timeout=60)
+    assert done.returncode == 2, done
+    assert b"usage: chainer-slack-report" in done.stderr
+    assert b"error:" in done.stderr
+    assert done.stdout == b""
+    assert env["SLACK_BOT_TOKEN"].encode() not in done.stderr
+
+
+def test_help_and_version(env):
+    done = cli("--help", env=env)
+    assert done.returncode == 0 and b"run" in done.stdout and b"watch" in done.stdout
+    done = cli("run", "--help", env=env)
+    assert done.returncode == 0 and b"--tail N" in done.stdout
+    assert b"--min-interval" not in done.stdout  # hidden
+    done = cli("--version", env=env)
+    assert done.returncode == 0 and done.stdout.startswith(b"chainer-slack-report ")
+
+
+def test_the_tool_imports_no_chainer(slack_emulator, env, tmp_path):
+    # a "chainer" that cannot be imported: the tool must never try
+    blocker = tmp_path / "blocker" / "chainer"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the CLI imported chainer')\n")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker.parent),
+                                                      env.get("PYTHONPATH")]))
+    done = cli("run", *FAST, "--", "echo", "hi", env=env)
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "log"
+    log.write_text(json.dumps([{"epoch": 1}]))
+    assert cli("watch", str(log), "--idle", "0.2", "--interval", "0.05", *FAST,
+               env=env).returncode == 0
+    assert cli("check", env=env).returncode == 0
+    code = ("import sys; from chainer_slack_report import cli, __main__; cli.build_parser(); "
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'chainer'], 'chainer'")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
