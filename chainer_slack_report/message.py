@@ -214,7 +214,7 @@ class ReportMessage:
         """The thread reply that notifies ``finish_mentions`` of the outcome."""
         state = self._state
         info = self._run_info
-        text = (f"{self.mentions.render()} Training {state['status']} after "
+        text = (f"{self.mentions.render()} {state['status']} after "
                 f"{format_elapsed(self.elapsed)}: `{info['cmd']} {info['args']}` "
                 f"on {info['hostname']}")
         if state["error"]:

@@ -3,9 +3,13 @@
 With SLACK_BOT_TOKEN and SLACK_CHANNEL_ID set, the report goes to your Slack.
 Without them, the bundled local Slack emulator stands in for Slack, and at the
 end the script prints the final message exactly as it was posted, and a
-one-line summary of the Slack calls.
+one-line summary of the Slack calls.  ``--serve`` also prints the address of
+the emulator's channel view and keeps it up while and after training, so that
+you can watch the messages update in a browser; ``--runs 3`` trains three
+models side by side, each with its own message.
 
     python examples/train_digits.py --epochs 30
+    python examples/train_digits.py --serve --runs 3 --epochs 60
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 import chainer
 import chainer.functions as F
@@ -23,6 +28,7 @@ from chainer.training import extensions
 from sklearn.datasets import load_digits
 
 from chainer_slack_report import SlackReport
+from chainer_slack_report.message import DEFAULT_TEMPLATE
 
 ENTRIES = ["epoch", "main/loss", "validation/main/loss", "main/accuracy",
            "validation/main/accuracy", "elapsed_time"]
@@ -53,12 +59,13 @@ def digits_datasets(seed: int = 0):
 
 
 def build_trainer(report, epochs: int = 30, batchsize: int = 64,
-                  log_trigger=(1, "epoch"), out: str = "result", seed: int = 0):
+                  log_trigger=(1, "epoch"), out: str = "result", seed: int = 0,
+                  alpha: float = 0.001):
     """A trainer with Evaluator, LogReport and ``report`` (any PrintReport-like extension)."""
     np.random.seed(seed)
     train, test = digits_datasets(seed)
     model = L.Classifier(MLP())
-    optimizer = chainer.optimizers.Adam()
+    optimizer = chainer.optimizers.Adam(alpha=alpha)
     optimizer.setup(model)
     train_iter = chainer.iterators.SerialIterator(train, batchsize)
     test_iter = chainer.iterators.SerialIterator(test, batchsize, repeat=False, shuffle=False)
@@ -82,35 +89,61 @@ def main(argv=None) -> int:
     parser.add_argument("--latency", type=float, default=0.2,
                         help="seconds of emulated Slack latency per call (emulator only)")
     parser.add_argument("--out", default=os.path.join("result", "digits"))
+    parser.add_argument("--serve", action="store_true",
+                        help="emulator only: serve its channel view (a web page) and keep "
+                             "it up after training until Ctrl-C")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="train this many models side by side (learning rates differ)")
     args = parser.parse_args(argv)
     log_trigger = (1, "iteration") if args.per_iteration else (1, "epoch")
 
     real_slack = bool(os.environ.get("SLACK_BOT_TOKEN") and os.environ.get("SLACK_CHANNEL_ID"))
     emulator = None
-    if real_slack:
-        report = SlackReport(None, None, ENTRIES, finish_mentions=args.mentions)
-    else:
+    channel = None  # SLACK_CHANNEL_ID
+    options = {"finish_mentions": args.mentions, "sparklines": ["validation/main/accuracy"]}
+    if not real_slack:
         from chainer_slack_report.testing import SlackEmulator
 
         print("SLACK_BOT_TOKEN / SLACK_CHANNEL_ID not set: reporting to the local Slack "
               "emulator", file=sys.stderr)
         emulator = SlackEmulator(users={"U0DEMO0001": "demo"}).start()
         emulator.latency = args.latency
-        report = SlackReport(None, "general", ENTRIES, client=emulator.client(),
-                             finish_mentions=args.mentions)
-    trainer = build_trainer(report, args.epochs, args.batchsize, log_trigger, args.out)
+        channel = "general"
+        options["client"] = emulator.client()
+        if args.serve:
+            print(f"Watch the channel at {emulator.view_url}", flush=True)
+    reports, trainers = [], []
+    for i in range(args.runs):
+        lr = 0.001 * 2 ** i  # Adam's alpha
+        template = (DEFAULT_TEMPLATE if args.runs == 1 else
+                    DEFAULT_TEMPLATE.replace("{args}`", "{args}` · " + f"alpha={lr:g}"))
+        report = SlackReport(None, channel, ENTRIES, template=template, **options)
+        reports.append(report)
+        trainers.append(build_trainer(report, args.epochs, args.batchsize, log_trigger,
+                                      os.path.join(args.out, str(i)), alpha=lr))
     try:
-        trainer.run()
+        threads = [threading.Thread(target=t.run) for t in trainers[1:]]
+        for thread in threads:
+            thread.start()
+        trainers[0].run()
+        for thread in threads:
+            thread.join()
     finally:
         if emulator is not None:
-            messages = emulator.messages("general")
-            if messages:
-                print(messages[-1].text)
-                for reply in messages[-1].replies:
+            for message in emulator.messages("general"):
+                print(message.text)
+                for reply in message.replies:
                     print(f"  ↳ thread reply: {reply.text}")
-            live = report.live
+            live = reports[0].live
             print(f"messages posted: {live.posts}, updates sent: {live.updates}, thread "
                   f"replies: {live.replies} (Slack calls in all: {len(emulator.calls)})")
+            if args.serve:
+                print(f"Training is over; the channel view stays up at {emulator.view_url} "
+                      f"until Ctrl-C", flush=True)
+                try:
+                    threading.Event().wait()
+                except KeyboardInterrupt:
+                    pass
             emulator.stop()
     return 0
 

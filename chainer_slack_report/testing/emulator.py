@@ -50,6 +50,7 @@ import hashlib
 import itertools
 import json
 import math
+import mimetypes
 import os
 import signal
 import sys
@@ -59,6 +60,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from . import view
 
 __all__ = ["SlackEmulator", "Message", "Call", "Channel", "SLACK_LIMITS", "DEFAULT_SCOPES",
            "METHOD_SCOPES", "main", "add_arguments", "serve"]
@@ -239,6 +242,12 @@ class SlackEmulator:
         self._thread: Optional[threading.Thread] = None
 
     # -- lifecycle -------------------------------------------------------------
+    @property
+    def view_url(self) -> str:
+        """The channel view for a browser: channels and messages as Slack shows them,
+        updating live (``chainer_slack_report.testing.view``)."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
     @property
     def url(self) -> str:
         """The ``base_url`` for :class:`slack_sdk.WebClient` (ends in ``/api/``)."""
@@ -696,6 +705,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urllib.parse.urlsplit(self.path)
+        if url.path in ("/", "/index.html"):
+            self._send(200, view.PAGE.encode("utf-8"), "text/html; charset=utf-8")
+            return
+        if url.path.startswith("/files/"):
+            self._file(emulator, url.path.rsplit("/", 1)[1])
+            return
         if url.path.startswith("/_emulator/"):
             self._debug(emulator, url)
             return
@@ -768,7 +783,18 @@ class _Handler(BaseHTTPRequestHandler):
                 params.update(urllib.parse.parse_qsl(text))
         return params
 
+    def _file(self, emulator: SlackEmulator, file_id: str) -> None:
+        record = emulator.files.get(file_id)
+        if record is None or record["content"] is None:
+            self._send(404, b"no such file", "text/plain")
+            return
+        kind = mimetypes.guess_type(record["name"])[0] or "application/octet-stream"
+        self._send(200, record["content"], kind)
+
     def _debug(self, emulator: SlackEmulator, url: urllib.parse.SplitResult) -> None:
+        if url.path.rstrip("/") == "/_emulator/view.json":
+            self._send_json(200, view.view_state(emulator))
+            return
         if url.path.rstrip("/") != "/_emulator/state":
             self._send(404, b"unknown debug endpoint", "text/plain")
             return
@@ -883,7 +909,8 @@ def serve(args: argparse.Namespace, announce: Callable[[dict], None] = _announce
             base = emulator.url.rsplit("/api/", 1)[0]
             announce({"url": emulator.url, "token": emulator.token,
                       "channels": {c.name: c.id for c in emulator.channels.values()},
-                      "state_url": f"{base}/_emulator/state", "pid": os.getpid()})
+                      "state_url": f"{base}/_emulator/state", "view_url": f"{base}/",
+                      "pid": os.getpid()})
             while not stop.wait(1.0):
                 pass
     finally:
