@@ -15,7 +15,7 @@ from .message import COMPLETED, DEFAULT_TEMPLATE, INTERRUPTED
 from .normalizers import Normalizer
 from .progress import Progress
 from .ranks import Process
-from .run_report import MessageRef, Mode, RunReport, run_info
+from .run_report import MESSAGE_KEYS, CurrentStdout, MessageRef, Mode, RunReport, resume_note
 
 __all__ = ["SlackReport"]
 
@@ -159,7 +159,7 @@ class SlackReport(PrintReport):
             exit_timeout=exit_timeout, update_limit=update_limit, sparklines=sparklines,
             process=Process(comm.rank, comm.size) if comm is not None else None)
         super().__init__(list(entries), log_report=log_report,
-                         out=_CurrentStdout() if out is None else out)
+                         out=CurrentStdout() if out is None else out)
         self._rows_taken = 0  # LogReport rows handed to the report so far
         self._trainer = None
         self._resume: Optional[MessageRef] = None  # from a snapshot
@@ -246,11 +246,11 @@ class SlackReport(PrintReport):
         super().serialize(serializer)
         if isinstance(serializer, serializer_module.Serializer):
             ref = self.report.message_ref
-            for key, value in zip(_KEYS, ref or ("", "")):
+            for key, value in zip(MESSAGE_KEYS, ref or ("", "")):
                 serializer(key, np.frombuffer(value.encode("utf-8"), dtype=np.uint8))
             return
         try:
-            values = [serializer(key, None) for key in _KEYS]
+            values = [serializer(key, None) for key in MESSAGE_KEYS]
         except KeyError:  # a snapshot of PrintReport, of 0.3, or of an earlier 1.0 run
             return
         if all(v is not None and len(v) for v in values):
@@ -293,17 +293,6 @@ class SlackReport(PrintReport):
             self._rows_taken = len(log)
 
 
-class _CurrentStdout:
-    """``sys.stdout`` as it is at each write (pytest's capture, ``redirect_stdout``)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-_KEYS = ("slack_channel_id", "slack_ts")
 
 
 def _progress(trainer) -> Optional[Progress]:
@@ -319,13 +308,11 @@ def _progress(trainer) -> Optional[Progress]:
 
 def _resume_note(trainer) -> str:
     """The thread reply of a resumed run: from which iteration, where."""
-    info = run_info()
     try:
         where = f"iteration {trainer.updater.iteration}, epoch {trainer.updater.epoch}"
     except Exception:  # noqa: BLE001 - a trainer without a standard updater
         where = "a snapshot"
-    return (f"Resumed from {where} on {info['hostname']}:{info['pwdshort']}$ "
-            f"{info['cmd']} {info['args']}".rstrip())
+    return resume_note(where)
 
 
 def _elapsed(trainer) -> float:

@@ -49,7 +49,8 @@ from .template import Template
 from .termination import TerminationHandler
 from .warning import warn
 
-__all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports"]
+__all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
+           "CurrentStdout", "resume_note"]
 
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
 _MIN_MAX_BYTES = 200
@@ -69,6 +70,28 @@ class MessageRef(NamedTuple):
 
     channel_id: str  #: the channel ID ``chat.postMessage`` returned
     ts: str  #: the message's ``ts``
+
+
+#: The names a run's :class:`MessageRef` is saved under in a snapshot / state dict.
+MESSAGE_KEYS = ("slack_channel_id", "slack_ts")
+
+
+class CurrentStdout:
+    """``sys.stdout`` as it is at each write (pytest's capture, ``redirect_stdout``):
+    the default ``out`` of the flavours' local printing."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def resume_note(where: str) -> str:
+    """The thread reply of a resumed run, e.g. ``where="iteration 8, epoch 2"``."""
+    info = run_info()
+    return (f"Resumed from {where} on {info['hostname']}:{info['pwdshort']}$ "
+            f"{info['cmd']} {info['args']}".rstrip())
 
 
 class RunReport:
