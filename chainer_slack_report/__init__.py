@@ -15,7 +15,9 @@ import sys
 from .run_report import wait_for_final_reports
 from .warning import SlackReportWarning
 
-__all__ = ["SlackReport", "SlackReportWarning", "wait_for_final_reports", "__version__"]
+__all__ = ["SlackReportWarning", "wait_for_final_reports", "__version__"]
+if sys.version_info < (3, 12):  # Chainer 7.8.1 imports only there
+    __all__.insert(0, "SlackReport")
 __version__ = "1.0.0"
 
 
@@ -23,7 +25,7 @@ def __getattr__(name: str):
     if name == "SlackReport":
         try:
             from .extension import SlackReport
-        except ImportError as exc:
+        except (ImportError, AttributeError) as exc:  # NumPy 2 under Chainer: AttributeError
             if sys.version_info >= (3, 12):
                 raise ImportError(
                     f"chainer_slack_report.SlackReport is the Chainer extension, and Chainer "

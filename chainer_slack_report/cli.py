@@ -130,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "group (S…); repeatable")
     report.add_argument("--template", metavar="T", default=DEFAULT_TEMPLATE,
                         help="the message layout (str.format_map): {status} {elapsed} "
-                             "{hostname} {pwd} {pwdshort} {cmd} {args} {content} "
-                             "{finish_mentions}; default: %(default)r")
+                             "{hostname} {pwd} {pwdshort} {cmd} {args} {command} {content} "
+                             "{finish_mentions} (see the template docs); default: "
+                             "%(default)r")
     hidden = argparse.SUPPRESS
     report.add_argument("--min-interval", type=_non_negative, default=1.2, help=hidden)
     report.add_argument("--update-limit", type=_update_limit, default=(50, 60.0), help=hidden)

@@ -39,7 +39,7 @@ class SlackReport(PrintReport):
         entries (list of str): Observation keys to show as table columns.
         template (str): Message layout, a :meth:`str.format_map` string.
             Placeholders: ``{status} {hostname} {pwd} {pwdshort} {cmd} {args}
-            {ranks} {elapsed} {progress} {eta} {progress_eta} {content}
+            {command} {ranks} {elapsed} {progress} {eta} {progress_eta} {content}
             {sparklines} {finish_mentions}`` and the latest reported
             value of any observation key (``{main/loss:.4f}``; an entry not
             reported yet shows ``–``).  Any other placeholder is kept as

@@ -30,12 +30,13 @@ __all__ = [
 ]
 
 #: The default ``template`` (the 2019 tool's layout).
-DEFAULT_TEMPLATE = ("{status} - {elapsed}{progress_eta} `{hostname}:{pwdshort}$ {cmd} {args}`"
+DEFAULT_TEMPLATE = ("{status} - {elapsed}{progress_eta} `{hostname}:{pwdshort}$ {command}`"
                     "{ranks}\n{content}\n{finish_mentions}")
 
 #: Placeholders every template can use besides the reported observation keys.
 BUILTIN_PLACEHOLDERS = frozenset({
-    "status", "hostname", "pwd", "pwdshort", "cmd", "args", "ranks", "elapsed", "content",
+    "status", "hostname", "pwd", "pwdshort", "cmd", "args", "command", "ranks", "elapsed",
+    "content",
     "finish_mentions", "progress", "eta", "progress_eta", "sparklines",
 })
 
@@ -111,7 +112,8 @@ class ReportMessage:
         entries (list of str): Table columns (observation keys).
         policy (RowPolicy): Decides which rows stay when they do not all fit.
         run_info (dict): Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``,
-            ``{cmd}``, ``{args}``, ``{ranks}`` (plain text; escaped when rendered).
+            ``{cmd}``, ``{args}``, ``{command}``, ``{ranks}`` (plain text; escaped
+            when rendered).
         mentions (Mentions): Filled into ``{finish_mentions}`` at the end.
         show_header (bool): Start the table with the header row of
             ``entries`` (False: rows only, e.g. lines of a command's output).
@@ -215,8 +217,7 @@ class ReportMessage:
         state = self._state
         info = self._run_info
         text = (f"{self.mentions.render()} {state['status']} after "
-                f"{format_elapsed(self.elapsed)}: `{info['cmd']} {info['args']}` "
-                f"on {info['hostname']}")
+                f"{format_elapsed(self.elapsed)}: `{info['command']}` on {info['hostname']}")
         if state["error"]:
             last = state["error"].strip().splitlines()[-1]
             text += f"\n{_FENCE}{escape(last)}{_FENCE}"

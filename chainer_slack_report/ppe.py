@@ -75,7 +75,8 @@ class SlackReport(PrintReport):
         entries (list of str): Observation keys to show as table columns.
         template (str): Message layout, a :meth:`str.format_map` string.
             Placeholders: ``{status} {hostname} {pwd} {pwdshort} {cmd} {args}
-            {elapsed} {content} {finish_mentions}`` and the latest reported
+            {command} {ranks} {elapsed} {progress} {eta} {progress_eta} {content}
+            {sparklines} {finish_mentions}`` and the latest reported
             value of any observation key (``{main/loss:.4f}``; an entry not
             reported yet shows ``–``).  ``{elapsed}`` is the manager's
             ``elapsed_time`` (0 before the first ``run_iteration``; like

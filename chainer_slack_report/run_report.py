@@ -90,8 +90,7 @@ class CurrentStdout:
 def resume_note(where: str) -> str:
     """The thread reply of a resumed run, e.g. ``where="iteration 8, epoch 2"``."""
     info = run_info()
-    return (f"Resumed from {where} on {info['hostname']}:{info['pwdshort']}$ "
-            f"{info['cmd']} {info['args']}".rstrip())
+    return f"Resumed from {where} on {info['hostname']}:{info['pwdshort']}$ {info['command']}"
 
 
 class RunReport:
@@ -492,15 +491,16 @@ def _check_limit(update_limit) -> Optional[Limit]:
 
 def run_info(processes: int = 1, command: Optional[Sequence[str]] = None) -> dict:
     """Values of ``{hostname}``, ``{pwd}``, ``{pwdshort}``, ``{cmd}``, ``{args}``,
-    ``{ranks}`` (plain text) for a job of ``processes`` processes running
+    ``{command}``, ``{ranks}`` (plain text) for a job of ``processes`` processes running
     ``command`` (default ``sys.argv``)."""
     pwd = os.getcwd()
     home = os.path.expanduser("~")
     pwdshort = "~" + pwd[len(home):] if home not in ("", "/") and (
         pwd == home or pwd.startswith(home + os.sep)) else pwd
     argv = list(command) if command else (sys.argv or [""])
+    args = " ".join(_quote(a) for a in argv[1:])
     return {"hostname": socket.gethostname(), "pwd": pwd, "pwdshort": pwdshort,
-            "cmd": argv[0], "args": " ".join(_quote(a) for a in argv[1:]),
+            "cmd": argv[0], "args": args, "command": f"{argv[0]} {args}".rstrip(),
             "ranks": f" · {processes} processes" if processes > 1 else ""}
 
 

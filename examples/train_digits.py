@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     for i in range(args.runs):
         lr = 0.001 * 2 ** i  # Adam's alpha
         template = (DEFAULT_TEMPLATE if args.runs == 1 else
-                    DEFAULT_TEMPLATE.replace("{args}`", "{args}` · " + f"alpha={lr:g}"))
+                    DEFAULT_TEMPLATE.replace("{command}`", "{command}` · " + f"alpha={lr:g}"))
         report = SlackReport(None, channel, ENTRIES, template=template, **options)
         reports.append(report)
         trainers.append(build_trainer(report, args.epochs, args.batchsize, log_trigger,

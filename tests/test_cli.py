@@ -316,7 +316,7 @@ def test_mentions_are_notified_in_the_thread(slack_emulator, env):
     message = only_message(slack_emulator)
     (reply,) = message.replies
     assert reply.text.startswith("<@U0000042> <!here> ")
-    assert "[Completed]" in reply.text and "`true `" in reply.text
+    assert "[Completed]" in reply.text and "`true`" in reply.text
     assert message.text.rstrip().endswith("<@U0000042> <!here>")
 
 
@@ -377,6 +377,7 @@ TRAINER = """
 
 
 def test_watch_a_chainer_run_until_its_process_ends(slack_emulator, env, tmp_path):
+    pytest.importorskip("chainer", reason="Chainer 7.8.1 needs Python <= 3.11")
     epochs = 4
     out, go = tmp_path / "result", tmp_path / "go"
     script = tmp_path / "train.py"

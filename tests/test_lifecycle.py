@@ -112,15 +112,36 @@ def test_snapshots_load_both_ways_with_printreport_and_0_3(slack_emulator, tmp_p
 # -- preemption ------------------------------------------------------------------------------
 def start_long_run(emulator, *extra):
     env = {**os.environ, "SLACK_BOT_TOKEN": emulator.token}
+    # The child starts with the default SIGTERM/SIGHUP actions even when pytest runs
+    # under nohup (SlackReport rightly leaves an ignored signal alone).
     proc = subprocess.Popen([sys.executable, SCRIPT, emulator.url, "general", "preempted",
                              "--epochs", "10000", "--sleep", "0.01", "--flush-timeout", "10",
                              *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=_default_signals)
+    _children.append(proc)
     assert proc.stdout.readline().strip() == "READY"
     assert wait_until(lambda: emulator.messages("general") and
                       emulator.messages("general")[0].text.startswith("[Training]"),
                       timeout=60)
     return proc
+
+
+_children: list = []
+
+
+def _default_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_children():
+    yield
+    while _children:  # a failed test must not leave a 10000-epoch run behind
+        proc = _children.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])

@@ -67,8 +67,9 @@ class _Gate(training.Extension):
 
 def test_the_page_shows_a_run_live_in_a_real_browser(slack_emulator, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    if not os.path.exists(CHROMIUM):  # CI installs it (.ci/run); elsewhere it is optional
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM")
     pytest.importorskip("matplotlib")
     slack_emulator.users["U0ALICE01"] = "alice"
     gate = _Gate(at=6)

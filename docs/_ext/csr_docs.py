@@ -252,6 +252,8 @@ PLACEHOLDERS = {
     "pwdshort": ("~/exp", "The working directory with ~ for the home directory."),
     "cmd": ("train.py", "sys.argv[0]."),
     "args": ("--epochs 20", "The rest of sys.argv (quoted where needed)."),
+    "command": ("train.py --epochs 20", "{cmd} and {args}, with no trailing blank when there "
+                "are no arguments (used by the default template)."),
     "ranks": (" · 4 processes", "In a job of several processes, their number; else empty."),
     "content": ("```…```", "The log table in a code block, and after a crash the error "
                 "with the end of its traceback."),
