@@ -65,10 +65,16 @@ class LatestWorker:
             self._thread.start()
 
     def touch(self) -> None:
-        """There is newer state to deliver.  Never blocks on I/O."""
+        """There is newer state to deliver.  Never blocks on I/O.
+
+        Only the first touch after a send wakes the thread: while news is
+        pending the thread already sleeps until it may send, so waking it for
+        every row would only cost the caller a GIL hand-over each time.
+        """
         with self._cond:
-            self._news = True
-            self._cond.notify()
+            if not self._news:
+                self._news = True
+                self._cond.notify()
 
     def close(self) -> None:
         """No more intermediate sends: deliver the final state from now on."""
