@@ -1,0 +1,42 @@
+"""What each Python gets: the Chainer extension on <= 3.11, a clear ImportError after."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import chainer_slack_report
+
+CORE = ["run_report", "live_message", "budget", "message", "normalizers", "template",
+        "mrkdwn", "mentions", "pacing", "progress", "ranks", "slack_errors", "sparklines",
+        "termination", "warning", "worker", "cli", "testing", "testing.emulator",
+        "testing.view"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Chainer imports on Python <= 3.11")
+def test_on_python_3_12_and_later_the_chainer_extension_explains_itself():
+    with pytest.raises(ImportError, match=r"Chainer 7\.8\.1.*needs Python <= 3\.11.*"
+                                          r"chainer_slack_report\.ppe.*command line"):
+        from chainer_slack_report import SlackReport  # noqa: F401
+    assert "SlackReport" not in chainer_slack_report.__all__  # import * keeps working
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Chainer 7.8.1 needs Python <= 3.11")
+def test_on_python_3_11_and_earlier_the_chainer_extension_imports():
+    from chainer_slack_report import SlackReport
+
+    assert SlackReport.__module__ == "chainer_slack_report.extension"
+    assert "SlackReport" in chainer_slack_report.__all__
+
+
+def test_the_core_imports_no_chainer_and_no_numpy():
+    code = ("import importlib, sys\n"
+            f"for name in {CORE!r}:\n"
+            "    importlib.import_module('chainer_slack_report.' + name)\n"
+            "print(sorted(m for m in ('chainer', 'numpy') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
