@@ -270,13 +270,7 @@ class SlackReport(PrintReport):
         """
         if manager is not None:
             self._manager = manager
-        exc = sys.exc_info()[1]
-        if isinstance(exc, KeyboardInterrupt):
-            self._end(INTERRUPTED)
-        elif isinstance(exc, Exception):
-            self._end(COMPLETED, exc, exc.__traceback__)
-        else:
-            self._end(COMPLETED)
+        self._end_by(sys.exc_info()[1])
 
     def state_dict(self) -> Dict[str, Any]:
         """PrintReport's state (an owned LogReport's) and the message's channel ID and ``ts``."""
@@ -347,18 +341,20 @@ class SlackReport(PrintReport):
         except Exception as error:  # noqa: BLE001 - on_error and finalize must never raise
             warn(f"SlackReport could not finalize: {type(error).__name__}: {error}")
 
-    def _at_exit(self) -> None:
-        """The interpreter exits and the run has not ended: deliver how it ended."""
-        self._exiting = True
-        exc = _uncaught_exception()
-        if exc is self._old_exc:
-            exc = None
+    def _end_by(self, exc: Optional[BaseException]) -> None:
+        """End the run as ``exc`` says: Ctrl-C, an exception, or none (completed)."""
         if isinstance(exc, KeyboardInterrupt):
             self._end(INTERRUPTED)
         elif isinstance(exc, Exception):
             self._end(COMPLETED, exc, exc.__traceback__)
         else:
             self._end(COMPLETED)
+
+    def _at_exit(self) -> None:
+        """The interpreter exits and the run has not ended: deliver how it ended."""
+        self._exiting = True
+        exc = _uncaught_exception()
+        self._end_by(None if exc is self._old_exc else exc)
         # At exit the handler that waits for late final reports may not run any more.
         wait_for_final_reports()
 
