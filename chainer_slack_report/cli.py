@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import json
 import os
 import re
@@ -50,6 +51,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import __version__
 from .mentions import Mentions
 from .message import (
+    BUILTIN_PLACEHOLDERS,
     COMPLETED,
     DEFAULT_TEMPLATE,
     FAILED,
@@ -129,10 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "(U…), @name (needs users:read), here, channel, a user "
                              "group (S…); repeatable")
     report.add_argument("--template", metavar="T", default=DEFAULT_TEMPLATE,
-                        help="the message layout (str.format_map): {status} {elapsed} "
-                             "{hostname} {pwd} {pwdshort} {cmd} {args} {command} {content} "
-                             "{finish_mentions} (see the template docs); default: "
-                             "%(default)r")
+                        help=f"the message layout (str.format_map): "
+                             f"{_placeholders()}, {{output}} (run: the last output line) and "
+                             f"any key of the log (watch); default: %(default)r")
+    report.add_argument("--emulator", action="store_true",
+                        help="report to a local Slack emulator started for this run instead "
+                             "of Slack (no token needed): prints its channel view's URL, "
+                             "and the message as posted at the end")
     hidden = argparse.SUPPRESS
     report.add_argument("--min-interval", type=_non_negative, default=1.2, help=hidden)
     report.add_argument("--update-limit", type=_update_limit, default=(50, 60.0), help=hidden)
@@ -205,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _placeholders() -> str:
+    """Every built-in template placeholder, as ``--template``'s help lists them."""
+    return " ".join("{" + name + "}" for name in sorted(BUILTIN_PLACEHOLDERS))
+
+
 # -- argument types ------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     try:
@@ -263,7 +273,8 @@ def _make_report(args, parser: argparse.ArgumentParser, entries: List[str], **kw
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            report = RunReport(None, args.channel, entries, template=args.template,
+            report = RunReport(None, args.channel, entries, client=args.client,
+                               template=args.template,
                                finish_mentions=args.mention, min_interval=args.min_interval,
                                update_limit=args.update_limit,
                                flush_timeout=args.flush_timeout, **kwargs)
@@ -281,6 +292,40 @@ def _make_report(args, parser: argparse.ArgumentParser, entries: List[str], **kw
         _say(f"no {' and no '.join(missing)}: the command runs without a Slack report "
              f"(see {PROG} check)")
     return report
+
+
+@contextlib.contextmanager
+def _slack_or_emulator(args):
+    """``--emulator``: a local Slack emulator for the duration (``args.client``,
+    ``args.channel``); at the end the messages are printed as posted."""
+    args.client = None
+    if not args.emulator:
+        yield
+        return
+    from .testing import SlackEmulator
+
+    with SlackEmulator() as emulator:
+        args.client, args.channel = emulator.client(), "general"
+        _say(f"reporting to a local Slack emulator; watch it at {emulator.view_url}")
+        try:
+            yield
+        finally:
+            for message in emulator.messages("general"):
+                _say(f"the message as posted:\n{message.text}")
+                for reply in message.replies:
+                    _say(f"its thread reply: {reply.text}")
+
+
+def _say_where(report: RunReport) -> None:
+    """Once the message is posted, say (on stderr) which channel and message it is."""
+    def wait() -> None:
+        ref = report.wait_posted(None)
+        if ref is not None:
+            _say(f"reporting in channel {ref.channel_id}, message ts {ref.ts} (edited until "
+                 f"the end)")
+
+    if report.mode is Mode.SLACK:
+        threading.Thread(target=wait, name=f"{PROG}-where", daemon=True).start()
 
 
 def _signal_name(signum: int) -> str:
@@ -495,6 +540,7 @@ class _Runner:
         try:
             self.report.set_status(RUNNING)
             self.report.start(lambda: time.monotonic() - started, watch_signals=False)
+            _say_where(self.report)
             if self.interrupts or self.forwarded:  # before the command existed: not started
                 signum = (self.interrupts or self.forwarded)[0]
                 interrupted = signum in self.interrupts
@@ -677,9 +723,11 @@ def _cmd_run(args, parser: argparse.ArgumentParser) -> int:
                      f"{PROG} run -- python train.py")
     max_bytes = 4000
     tail = _OutputTail(max_bytes, args.tail)
-    report = _make_report(args, parser, [OUTPUT], len_normalizer=tail, max_bytes=max_bytes,
-                          command=command, show_header=False, process=Process(0, 1))
-    return _Runner(command, report, tail).run()
+    with _slack_or_emulator(args):
+        report = _make_report(args, parser, [OUTPUT], len_normalizer=tail,
+                              max_bytes=max_bytes, command=command, show_header=False,
+                              process=Process(0, 1))
+        return _Runner(command, report, tail).run()
 
 
 # -- watch ---------------------------------------------------------------------------------
@@ -870,6 +918,7 @@ class _Watcher:
                               command=command or [PROG, "watch", self.args.logfile])
         report.set_status(TRAINING)
         report.start(self.clock, watch_signals=False)
+        _say_where(report)
         self.report = report
 
     def _take(self, rows: List[dict]) -> None:
@@ -930,11 +979,12 @@ def _cmd_watch(args, parser: argparse.ArgumentParser) -> int:
         ("bot token (SLACK_BOT_TOKEN)", os.environ.get("SLACK_BOT_TOKEN")),
         ("channel (SLACK_CHANNEL_ID or --channel)",
          args.channel or os.environ.get("SLACK_CHANNEL_ID"))) if not (value or "").strip()]
-    if missing:
+    if missing and not args.emulator:
         _say(f"no {' and no '.join(missing)}: nothing to report the log to "
-             f"(see {PROG} check)")
+             f"(see {PROG} check, or try --emulator)")
         return 1
-    return _Watcher(args, parser).run()
+    with _slack_or_emulator(args):
+        return _Watcher(args, parser).run()
 
 
 # -- check ---------------------------------------------------------------------------------
@@ -1158,6 +1208,7 @@ def _cmd_emulator(args, parser: argparse.ArgumentParser) -> int:
               f"stops it\n"
               f"  token:    {info['token']}\n"
               f"  channels: {', '.join(f'#{n} = {i}' for n, i in channels.items())}\n"
+              f"  view:     {info['view_url']}  (the channels in a browser)\n"
               f"  state:    {info['state_url']}\n"
               f"Other shells use it after:\n"
               f"export {' '.join(f'{k}={shlex.quote(v)}' for k, v in exports.items())}",

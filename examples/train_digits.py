@@ -19,15 +19,21 @@ import os
 import sys
 import threading
 
+try:  # first, so that a Python without Chainer says so clearly
+    from chainer_slack_report import SlackReport
+except ImportError as exc:
+    raise SystemExit(f"{exc}\n\nOn this Python, try examples/train_ppe.py (PyTorch with "
+                     f"pytorch-pfn-extras) or the chainer-slack-report command.") from exc
+
 import chainer
 import chainer.functions as F
 import chainer.links as L
 import numpy as np
+import slack_or_emulator
 from chainer import training
 from chainer.training import extensions
 from sklearn.datasets import load_digits
 
-from chainer_slack_report import SlackReport
 from chainer_slack_report.message import DEFAULT_TEMPLATE
 
 ENTRIES = ["epoch", "main/loss", "validation/main/loss", "main/accuracy",
@@ -84,41 +90,22 @@ def main(argv=None) -> int:
     parser.add_argument("--batchsize", type=int, default=64)
     parser.add_argument("--per-iteration", action="store_true",
                         help="log a table row every iteration instead of every epoch")
-    parser.add_argument("--mentions", default=None,
-                        help="finish_mentions, e.g. '@here' or 'U0123456789'")
-    parser.add_argument("--latency", type=float, default=0.2,
-                        help="seconds of emulated Slack latency per call (emulator only)")
+    slack_or_emulator.add_arguments(parser)
     parser.add_argument("--out", default=os.path.join("result", "digits"))
-    parser.add_argument("--serve", action="store_true",
-                        help="emulator only: serve its channel view (a web page) and keep "
-                             "it up after training until Ctrl-C")
     parser.add_argument("--runs", type=int, default=1,
                         help="train this many models side by side (learning rates differ)")
     args = parser.parse_args(argv)
     log_trigger = (1, "iteration") if args.per_iteration else (1, "epoch")
 
-    real_slack = bool(os.environ.get("SLACK_BOT_TOKEN") and os.environ.get("SLACK_CHANNEL_ID"))
-    emulator = None
-    channel = None  # SLACK_CHANNEL_ID
-    options = {"finish_mentions": args.mentions, "sparklines": ["validation/main/accuracy"]}
-    if not real_slack:
-        from chainer_slack_report.testing import SlackEmulator
-
-        print("SLACK_BOT_TOKEN / SLACK_CHANNEL_ID not set: reporting to the local Slack "
-              "emulator", file=sys.stderr)
-        emulator = SlackEmulator(users={"U0DEMO0001": "demo"}).start()
-        emulator.latency = args.latency
-        channel = "general"
-        options["client"] = emulator.client()
-        if args.serve:
-            print(f"Watch the channel at {emulator.view_url}", flush=True)
-    reports, trainers = [], []
+    target = slack_or_emulator.Target(args)
+    options = {"finish_mentions": args.mentions, "sparklines": ["validation/main/accuracy"],
+               **target.options}
+    trainers = []
     for i in range(args.runs):
         lr = 0.001 * 2 ** i  # Adam's alpha
         template = (DEFAULT_TEMPLATE if args.runs == 1 else
                     DEFAULT_TEMPLATE.replace("{command}`", "{command}` · " + f"alpha={lr:g}"))
-        report = SlackReport(None, channel, ENTRIES, template=template, **options)
-        reports.append(report)
+        report = SlackReport(None, target.channel, ENTRIES, template=template, **options)
         trainers.append(build_trainer(report, args.epochs, args.batchsize, log_trigger,
                                       os.path.join(args.out, str(i)), alpha=lr))
     try:
@@ -129,22 +116,7 @@ def main(argv=None) -> int:
         for thread in threads:
             thread.join()
     finally:
-        if emulator is not None:
-            for message in emulator.messages("general"):
-                print(message.text)
-                for reply in message.replies:
-                    print(f"  ↳ thread reply: {reply.text}")
-            live = reports[0].live
-            print(f"messages posted: {live.posts}, updates sent: {live.updates}, thread "
-                  f"replies: {live.replies} (Slack calls in all: {len(emulator.calls)})")
-            if args.serve:
-                print(f"Training is over; the channel view stays up at {emulator.view_url} "
-                      f"until Ctrl-C", flush=True)
-                try:
-                    threading.Event().wait()
-                except KeyboardInterrupt:
-                    pass
-            emulator.stop()
+        target.summarize()
     return 0
 
 

@@ -1,8 +1,18 @@
-"""Shared test helpers: a real Chainer trainer on a tiny model."""
+"""Shared test helpers: a real Chainer trainer on a tiny model, and the groups of tests
+that need something this machine may lack (each skipped group is named, with why and how to
+include it, at the end of the run)."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import os
+import shutil
+import sys
 import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import pytest
 
@@ -20,11 +30,102 @@ try:  # Chainer 7.8.1 installs only on Python <= 3.11
 except ImportError:
     chainer = None
 
-# Modules that train with Chainer: not collected where Chainer cannot be installed.
-CHAINER_TESTS = ["test_bad_input.py", "test_drop_in.py", "test_faults.py", "test_glance.py",
-                 "test_lifecycle.py", "test_slack_report.py", "test_view.py", "run_mpi.py",
-                 "run_training.py", "run_ppe.py"]
-collect_ignore = CHAINER_TESTS if chainer is None else []
+HERE = os.path.dirname(os.path.abspath(__file__))
+#: Debian's Chromium (``apt-get install chromium``), or $CHROMIUM, for the browser tests.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing_modules(*names: str) -> Optional[str]:
+    absent = [n for n in names if importlib.util.find_spec(n) is None]
+    return f"{' and '.join(absent)} not installed" if absent else None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tests that need something the machine may not have."""
+
+    title: str
+    missing: Callable[[], Optional[str]]  #: why they cannot run here; None: they can
+    how: str  #: how to include them
+    in_ci: bool = False  #: CI must run them: there a missing need fails instead of skipping
+
+
+GROUPS = {
+    "chainer": Group(
+        "Chainer tests", lambda: (f"Chainer 7.8.1 needs Python <= 3.11, this is "
+                                  f"{sys.version_info.major}.{sys.version_info.minor}"
+                                  if chainer is None else None),
+        "run them on Python 3.9 - 3.11: python3 dev.py test"),
+    "ppe": Group(
+        "pytorch-pfn-extras flavour", lambda: _missing_modules("torch", "pytorch_pfn_extras"),
+        "install the ppe extra (pip install torch pytorch-pfn-extras; next to Chainer also "
+        "pip install \"setuptools<74\": README, PyTorch and Chainer in one environment)"),
+    "browser": Group(
+        "channel view in a real browser",
+        lambda: (_missing_modules("playwright")
+                 or (None if os.path.exists(CHROMIUM) else f"no Chromium at {CHROMIUM}")),
+        "sudo apt-get install chromium (Debian; or set CHROMIUM to a Chromium binary)",
+        in_ci=True),
+    "docs": Group("docs build", lambda: _missing_modules("sphinx"),
+                  "install the docs extra: pip install -e \".[docs]\""),
+}
+#: Test modules that cannot even be imported without their group's needs.
+MODULE_GROUPS = {
+    **dict.fromkeys(["test_bad_input.py", "test_drop_in.py", "test_faults.py",
+                     "test_glance.py", "test_lifecycle.py", "test_slack_report.py",
+                     "test_view.py", "test_examples.py", "run_mpi.py", "run_training.py"],
+                    "chainer"),
+    "test_ppe.py": "ppe", "run_ppe.py": "ppe", "test_docs.py": "docs",
+}
+collect_ignore = [name for name, group in MODULE_GROUPS.items() if GROUPS[group].missing()]
+
+
+def needs(group: str) -> None:
+    """Skip the calling test unless the machine has what ``group`` needs (in CI, a
+    group CI must run fails instead)."""
+    why = GROUPS[group].missing()
+    if why:
+        fail = GROUPS[group].in_ci and os.environ.get("CI")
+        (pytest.fail if fail else pytest.skip)(f"[{group}] {why}")
+
+
+def _tests_in(filename: str) -> int:
+    """How many tests a module that was not collected holds: its test functions, each
+    counted once per case of its literal ``pytest.mark.parametrize`` lists."""
+    with open(os.path.join(HERE, filename), encoding="utf-8") as file:
+        tree = ast.parse(file.read())
+    total = 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                node.name.startswith("test"):
+            cases = 1
+            for decorator in node.decorator_list:
+                if (isinstance(decorator, ast.Call) and len(decorator.args) >= 2
+                        and getattr(decorator.func, "attr", None) == "parametrize"
+                        and isinstance(decorator.args[1], (ast.List, ast.Tuple))):
+                    cases *= len(decorator.args[1].elts)
+            total += cases
+    return total
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name each group of tests this machine did not run: why, and how to include it."""
+    counts: Counter = Counter()
+    for name in collect_ignore:
+        counts[MODULE_GROUPS[name]] += _tests_in(name)
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        tag = reason.split("Skipped: ", 1)[-1]
+        if tag.startswith("[") and tag[1:].split("]", 1)[0] in GROUPS:
+            counts[tag[1:].split("]", 1)[0]] += 1
+    if not counts:
+        return
+    terminalreporter.section("not run on this machine")
+    for group, count in counts.items():
+        info = GROUPS[group]
+        terminalreporter.write_line(
+            f"{info.title}: {count} test{'s' if count != 1 else ''} not run "
+            f"({info.missing()}). To include: {info.how}")
 
 ENTRIES = ["epoch", "iteration", "main/loss", "main/accuracy"]
 

@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import wait_until
+from conftest import needs, wait_until
 from slack_sdk import WebClient
 
 CLI = [sys.executable, "-m", "chainer_slack_report"]
@@ -377,7 +377,7 @@ TRAINER = """
 
 
 def test_watch_a_chainer_run_until_its_process_ends(slack_emulator, env, tmp_path):
-    pytest.importorskip("chainer", reason="Chainer 7.8.1 needs Python <= 3.11")
+    needs("chainer")
     epochs = 4
     out, go = tmp_path / "result", tmp_path / "go"
     script = tmp_path / "train.py"

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sphinx", reason="Sphinx is not installed: pip install -e '.[docs]'")
-
-from chainer_slack_report import slack_errors  # noqa: E402
-from chainer_slack_report.message import BUILTIN_PLACEHOLDERS  # noqa: E402
+from chainer_slack_report import slack_errors
+from chainer_slack_report.message import BUILTIN_PLACEHOLDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 import chainer_slack_report
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = ["run_report", "live_message", "budget", "message", "normalizers", "template",
         "mrkdwn", "mentions", "pacing", "progress", "ranks", "slack_errors", "sparklines",
         "termination", "warning", "worker", "cli", "testing", "testing.emulator",
@@ -40,3 +42,12 @@ def test_the_core_imports_no_chainer_and_no_numpy():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Chainer imports on Python <= 3.11")
+def test_on_python_3_12_the_chainer_example_says_why_and_what_to_run_instead():
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_digits.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr  # the package's ImportError, said plainly
+    assert "Chainer 7.8.1" in done.stderr and "examples/train_ppe.py" in done.stderr

@@ -3,26 +3,23 @@ the real WebClient, the local emulator."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import warnings
+
 import pytest
+import torch
+from conftest import table_rows, wait_until
+from pytorch_pfn_extras.training import extensions
+from run_ppe import ENTRIES, Boom, Run
 
-pytest.importorskip("pytorch_pfn_extras")
-
-import io  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-
-import torch  # noqa: E402
-from conftest import table_rows, wait_until  # noqa: E402
-from pytorch_pfn_extras.training import extensions  # noqa: E402
-from run_ppe import ENTRIES, Boom, Run  # noqa: E402
-
-from chainer_slack_report import SlackReportWarning  # noqa: E402
-from chainer_slack_report.ppe import SlackReport  # noqa: E402
-from chainer_slack_report.ranks import Process  # noqa: E402
+from chainer_slack_report import SlackReportWarning
+from chainer_slack_report.ppe import SlackReport
+from chainer_slack_report.ranks import Process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "run_ppe.py")
@@ -398,3 +395,17 @@ def test_no_chainer_is_imported_and_a_missing_ppe_is_named():
     assert "ImportError: chainer_slack_report.ppe needs pytorch-pfn-extras" in done.stderr
     assert "pip install pytorch-pfn-extras" in done.stderr
 
+
+
+def test_the_ppe_example_reports_to_the_emulator(tmp_path, no_slack_env):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_ppe.py"),
+                           "--epochs", "2", "--latency", "0", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("SLACK_")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("[Completed]") and "train_ppe.py" in lines[0]
+    header = lines[2].split()
+    assert header == ["epoch", "train/loss", "val/loss", "val/accuracy", "elapsed_time"]
+    assert [line.split()[0] for line in lines[3:5]] == ["1", "2"]
+    assert lines[-1].startswith("messages posted: 1, ")

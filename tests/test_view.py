@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from chainer import training
 from chainer.training import extensions
-from conftest import ENTRIES, make_trainer
+from conftest import ENTRIES, make_trainer, needs
 
 from chainer_slack_report import SlackReport
 from chainer_slack_report.testing.view import mrkdwn_to_html
@@ -66,11 +66,8 @@ class _Gate(training.Extension):
 
 
 def test_the_page_shows_a_run_live_in_a_real_browser(slack_emulator, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):  # CI installs it (.ci/run); elsewhere it is optional
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(
-            f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM")
-    pytest.importorskip("matplotlib")
+    needs("browser")  # CI installs Chromium (.ci/run); elsewhere it is optional
+    from playwright import sync_api as playwright
     slack_emulator.users["U0ALICE01"] = "alice"
     gate = _Gate(at=6)
     report = SlackReport(None, "general", ENTRIES, client=slack_emulator.client(),
