@@ -16,6 +16,7 @@ them yourself next time; a ``.venv`` that is already right is reused.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,8 +35,10 @@ USAGE = f"usage: python3 dev.py {{{','.join(JOBS)}}} [ARGS...]"
 
 
 def run(command, **kwargs) -> None:
-    """Print ``command`` (paths shown relative to the checkout), run it, stop on failure."""
-    shown = " ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) else c for c in command)
+    """Print ``command`` (paths in the checkout shown relative to it), run it; exit with its
+    status if it fails."""
+    shown = " ".join(shlex.quote(os.path.relpath(c, ROOT) if c.startswith(ROOT + os.sep) else c)
+                     for c in command)
     print(f"+ {shown}", file=sys.stderr, flush=True)
     code = subprocess.call(command, cwd=ROOT, **kwargs)
     if code:
