@@ -316,16 +316,32 @@ def _slack_or_emulator(args):
                     _say(f"its thread reply: {reply.text}")
 
 
+_WHERE_WAIT = 3.0  # seconds the tool waits for the post before it goes on (and says it later)
+
+
 def _say_where(report: RunReport) -> None:
-    """Once the message is posted, say (on stderr) which channel and message it is."""
-    def wait() -> None:
+    """Say once, on stderr, which channel and message the report keeps up to date.
+
+    Waits up to a few seconds for the post, so that the line comes before the command's
+    own output; a slower Slack gets it said from the background once the post is done.
+    """
+    def say(ref) -> None:
+        _say(f"reporting in channel {ref.channel_id}, message ts {ref.ts} (edited until the "
+             f"end)")
+
+    if report.mode is not Mode.SLACK:
+        return
+    ref = report.wait_posted(_WHERE_WAIT)
+    if ref is not None:
+        say(ref)
+        return
+
+    def later() -> None:
         ref = report.wait_posted(None)
         if ref is not None:
-            _say(f"reporting in channel {ref.channel_id}, message ts {ref.ts} (edited until "
-                 f"the end)")
+            say(ref)
 
-    if report.mode is Mode.SLACK:
-        threading.Thread(target=wait, name=f"{PROG}-where", daemon=True).start()
+    threading.Thread(target=later, name=f"{PROG}-where", daemon=True).start()
 
 
 def _signal_name(signum: int) -> str:

@@ -410,7 +410,27 @@ class RunReport:
         if not getattr(client, "token", None) and self._token:
             client = copy.copy(client)  # the user's client stays as it was
             client.token = self._token
+        return _without_rate_limit_retries(client)
+
+
+def _without_rate_limit_retries(client):
+    """``client``, or a copy of it without slack_sdk's ``RateLimitErrorRetryHandler``.
+
+    That handler sleeps for ``Retry-After`` inside the call and resends the
+    request: on the worker it would hide Slack's 429 from the rate budget that
+    every run of the token shares, and resend a stale text.  The report
+    handles 429s itself (see :mod:`~chainer_slack_report.pacing`); the
+    user's client object stays as it was.
+    """
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    handlers = list(getattr(client, "retry_handlers", None) or [])
+    kept = [h for h in handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+    if len(kept) == len(handlers):
         return client
+    client = copy.copy(client)
+    client.retry_handlers = kept
+    return client
 
 
 # -- final reports still on their way at exit ----------------------------------------------

@@ -23,6 +23,8 @@ import pytest
 from conftest import needs, wait_until
 from slack_sdk import WebClient
 
+from chainer_slack_report.message import BUILTIN_PLACEHOLDERS
+
 CLI = [sys.executable, "-m", "chainer_slack_report"]
 # hidden options: intermediate updates paced at 0.05 s, not by the shared 50/min budget
 FAST = ["--min-interval", "0.05", "--update-limit", "none"]
@@ -90,14 +92,22 @@ PRINTER = """
 """
 
 
+def where_line(message) -> bytes:
+    """The one line the tool says of its own (stderr): the message it keeps up to date."""
+    return (f"chainer-slack-report: reporting in channel {message.channel}, message ts "
+            f"{message.ts} (edited until the end)\n").encode()
+
+
 def test_run_passes_output_through_and_reports_the_tail(slack_emulator, env):
     command = python(PRINTER)
     direct = subprocess.run(command, capture_output=True, timeout=TIMEOUT)
     done = cli("run", *FAST, "--tail", "5", "--", *command, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == direct.stdout  # byte for byte
-    assert done.stderr == direct.stderr == b"to stderr\n"  # the tool adds nothing
     message = only_message(slack_emulator)
+    # the tool adds one line, before the command's own: where the message is
+    assert done.stderr == where_line(message) + direct.stderr
+    assert direct.stderr == b"to stderr\n"
     assert message.text.startswith("[Completed] - ")
     assert message.history[0].startswith("[Running] - ")
     assert f"$ {sys.executable} -c " in message.text  # {cmd} {args}: the command
@@ -303,8 +313,9 @@ def test_on_a_terminal_the_command_gets_one(slack_emulator, env):
     direct = run_on_a_terminal(command, env)
     via_tool = run_on_a_terminal([*CLI, "run", *FAST, "--", *command], env)
     assert direct[0].startswith(b"tty True True 97\r\n")
-    assert via_tool == direct  # what the terminal shows, byte for byte, and the status
     message = only_message(slack_emulator)
+    # what the terminal shows, byte for byte, and the status; first the tool's one line
+    assert via_tool == (where_line(message).replace(b"\n", b"\r\n") + direct[0], direct[1])
     assert table(message.text) == ["tty True True 97", "bold", "plain", "err"]
 
 
@@ -333,6 +344,20 @@ def test_output_is_escaped_and_tokens_redacted_in_slack(slack_emulator, env):
     assert row == ("ping &lt;!channel&gt; &amp; &lt;@U0123456&gt; token=xoxb-[redacted] "
                    "`\u200b`\u200b`")
     assert "xoxb-[redacted]" in message.text.split("\n")[0]  # in {args} too
+
+
+def test_run_against_an_emulator_of_its_own_needs_no_slack(env):
+    for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL_ID", "SLACK_API_URL"):
+        env.pop(name)
+    done = cli("run", "--emulator", *FAST, "--", "echo", "no Slack here", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"no Slack here\n"
+    said = done.stderr.decode().splitlines()
+    assert said[0].startswith("chainer-slack-report: reporting to a local Slack emulator; "
+                              "watch it at http://127.0.0.1:")
+    assert said[1].startswith("chainer-slack-report: reporting in channel C0000001, message ")
+    posted = said[said.index("chainer-slack-report: the message as posted:") + 1:]
+    assert posted[0].startswith("[Completed] - ") and "no Slack here" in posted
 
 
 def test_run_without_a_token_still_runs_the_command(slack_emulator, env):
@@ -456,8 +481,8 @@ def test_watch_a_rewritten_file_until_a_pid_ends(slack_emulator, env, tmp_path):
                 proc.kill()
             proc.wait()
     assert watcher.returncode == 0, err
-    assert out == b"" and err == b""
     message = only_message(slack_emulator)
+    assert out == b"" and err == where_line(message)
     assert message.text.startswith("[Completed] - ")
     header, *shown = table(message.text)
     assert header.split() == ["epoch", "iteration", "main/loss", "lr"]  # from the 1st rows
@@ -622,6 +647,9 @@ def test_emulator_subcommand_is_shared_by_processes(tmp_path, budget_state_dir):
         assert exports["SLACK_CHANNEL_ID"] == "C0000001"
         assert any("#ops = C0000001" in line and "#dev = C0000002" in line for line in lines)
         state_url = next(line.split()[-1] for line in lines if "state:" in line)
+        view_url = next(line.split()[1] for line in lines if "view:" in line)
+        with urllib.request.urlopen(view_url, timeout=30) as answer:  # the channel view
+            assert b"<title>Slack emulator</title>" in answer.read()
         client = WebClient(token=exports["SLACK_BOT_TOKEN"], base_url=exports["SLACK_API_URL"])
         assert client.chat_postMessage(channel="dev", text="hello")["ok"]
         env = {**os.environ, **exports, "CHAINER_SLACK_REPORT_STATE_DIR": str(budget_state_dir)}
@@ -692,6 +720,10 @@ def test_help_and_version(env):
     done = cli("run", "--help", env=env)
     assert done.returncode == 0 and b"--tail N" in done.stdout
     assert b"--min-interval" not in done.stdout  # hidden
+    for subcommand in ("run", "watch"):  # every placeholder a template may use
+        text = " ".join(cli(subcommand, "--help", env=env).stdout.decode().split())
+        missing = [name for name in BUILTIN_PLACEHOLDERS if "{" + name + "}" not in text]
+        assert missing == [] and "{output}" in text
     done = cli("--version", env=env)
     assert done.returncode == 0 and done.stdout.startswith(b"chainer-slack-report ")
 

@@ -15,6 +15,7 @@ import warnings
 import pytest
 from chainer import training
 from conftest import ENTRIES, Boom, make_trainer, table_rows
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from chainer_slack_report import SlackReport, SlackReportWarning, wait_for_final_reports
 from chainer_slack_report.live_message import CONTINUATION_NOTE
@@ -98,6 +99,20 @@ def test_rate_limit_waits_retry_after_widens_interval_keeps_newest(slack_emulato
     assert report.live.pacing.interval > 0.1  # widened
     assert any("Retry-After" in w for w in caught)
     assert_rate_ok(slack_emulator, 0.1)
+
+
+def test_slack_sdks_rate_limit_retries_do_not_hide_429s(slack_emulator, build):
+    # slack_sdk's RateLimitErrorRetryHandler would sleep Retry-After inside the worker's
+    # call and resend a stale text, hiding the 429 from the budget the runs share.
+    handler = RateLimitErrorRetryHandler(max_retry_count=5)
+    client = slack_emulator.client(timeout=5, retry_handlers=[handler])
+    slack_emulator.rate_limit("chat.update", retry_after=1, times=1)
+    report = build(client=client)
+    run(report)
+    assert_final(slack_emulator)
+    assert slack_emulator.count("chat.update", status=429) == 1
+    assert report.live.pacing.rate_limited == 1  # the report saw Slack's 429 itself
+    assert client.retry_handlers == [handler]  # the user's client is as it was
 
 
 def test_429_storm(slack_emulator, build):
