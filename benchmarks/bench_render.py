@@ -17,10 +17,10 @@ import statistics
 import time
 import tracemalloc
 
-from chainer_slack_report.mentions import Mentions
-from chainer_slack_report.message import DEFAULT_TEMPLATE, ReportMessage
-from chainer_slack_report.normalizers import make_policy
-from chainer_slack_report.template import Template
+from chainer_slack_report.rendering.mentions import Mentions
+from chainer_slack_report.rendering.message import DEFAULT_TEMPLATE, ReportMessage
+from chainer_slack_report.rendering.normalizers import make_policy
+from chainer_slack_report.rendering.template import Template
 
 ENTRIES = ["epoch", "iteration", "main/loss", "validation/main/loss", "main/accuracy",
            "validation/main/accuracy", "elapsed_time"]

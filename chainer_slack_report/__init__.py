@@ -24,7 +24,7 @@ __version__ = "1.0.0"
 def __getattr__(name: str):
     if name == "SlackReport":
         try:
-            from .extension import SlackReport
+            from .flavours.chainer import SlackReport
         except (ImportError, AttributeError) as exc:  # NumPy 2 under Chainer: AttributeError
             if sys.version_info >= (3, 12):
                 raise ImportError(

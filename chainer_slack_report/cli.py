@@ -49,8 +49,9 @@ import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
-from .mentions import Mentions
-from .message import (
+from .job.ranks import Process
+from .rendering.mentions import Mentions
+from .rendering.message import (
     BUILTIN_PLACEHOLDERS,
     COMPLETED,
     DEFAULT_TEMPLATE,
@@ -60,12 +61,11 @@ from .message import (
     TRAINING,
     format_row,
 )
-from .mrkdwn import escape, redact_tokens, utf8_len
-from .normalizers import FIFO
-from .ranks import Process
+from .rendering.mrkdwn import escape, redact_tokens, utf8_len
+from .rendering.normalizers import FIFO
+from .rendering.template import Template
 from .run_report import API_URL_ENV, Mode, RunReport, wait_for_final_reports
-from .slack_errors import CONFIG_ERRORS
-from .template import Template
+from .transport.slack_errors import CONFIG_ERRORS
 from .warning import SlackReportWarning
 
 __all__ = ["main", "build_parser", "RUNNING"]
@@ -956,7 +956,7 @@ class _Watcher:
     @staticmethod
     def _fitting(keys: List[str]) -> List[str]:
         """As many keys as leave room for rows in the message (the rest are named)."""
-        from .message import table_bytes
+        from .rendering.message import table_bytes
 
         shown = list(keys)
         while len(shown) > 1 and table_bytes(shown) * 4 > 4000:

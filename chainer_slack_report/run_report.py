@@ -1,9 +1,9 @@
 """One run's report, whatever framework runs it: the core of every flavour.
 
 :class:`RunReport` checks the arguments, holds the message text
-(:class:`~chainer_slack_report.message.ReportMessage`) and, while Slack takes
+(:class:`~chainer_slack_report.rendering.message.ReportMessage`) and, while Slack takes
 the report, the live Slack message
-(:class:`~chainer_slack_report.live_message.LiveMessage`).  Its :attr:`mode`
+(:class:`~chainer_slack_report.transport.live_message.LiveMessage`).  Its :attr:`mode`
 says where the report goes.  The Chainer extension, the pytorch-pfn-extras
 extension and the command-line tool are thin glue around it: they hand over
 rows and status changes, and print locally when :attr:`RunReport.mode` says so.
@@ -25,10 +25,10 @@ import time
 import uuid
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
-from .budget import Limit, RunBudget, SharedBudget
-from .live_message import LiveMessage
-from .mentions import Mentions, MentionsArg
-from .message import (
+from .job.ranks import Process, launcher_process
+from .job.termination import TerminationHandler
+from .rendering.mentions import Mentions, MentionsArg
+from .rendering.message import (
     BUILTIN_PLACEHOLDERS,
     COMPLETED,
     DEFAULT_TEMPLATE,
@@ -40,13 +40,13 @@ from .message import (
     format_error,
     table_bytes,
 )
-from .mrkdwn import escape
-from .normalizers import Normalizer, make_policy
-from .pacing import Pacing
-from .progress import Progress
-from .ranks import Process, launcher_process
-from .template import Template
-from .termination import TerminationHandler
+from .rendering.mrkdwn import escape
+from .rendering.normalizers import Normalizer, make_policy
+from .rendering.progress import Progress
+from .rendering.template import Template
+from .transport.budget import Limit, RunBudget, SharedBudget
+from .transport.live_message import LiveMessage
+from .transport.pacing import Pacing
 from .warning import warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
@@ -101,7 +101,7 @@ class RunReport:
 
     Args:
         process (Process or None): The rank and size of the job (None: from
-            the launcher's environment, see :mod:`chainer_slack_report.ranks`).
+            the launcher's environment, see :mod:`chainer_slack_report.job.ranks`).
         command (list of str or None): The command shown as ``{cmd} {args}``
             (None: ``sys.argv``).
         show_header (bool): Show the table's header row.
@@ -419,7 +419,7 @@ def _without_rate_limit_retries(client):
     That handler sleeps for ``Retry-After`` inside the call and resends the
     request: on the worker it would hide Slack's 429 from the rate budget that
     every run of the token shares, and resend a stale text.  The report
-    handles 429s itself (see :mod:`~chainer_slack_report.pacing`); the
+    handles 429s itself (see :mod:`~chainer_slack_report.transport.pacing`); the
     user's client object stays as it was.
     """
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler

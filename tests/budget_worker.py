@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from chainer_slack_report.budget import Limit, SharedBudget
+from chainer_slack_report.transport.budget import Limit, SharedBudget
 
 API_URL = "https://slack.invalid/api/"
 

@@ -22,7 +22,7 @@ from typing import List
 
 import pytest
 
-from chainer_slack_report.budget import (
+from chainer_slack_report.transport.budget import (
     CHAT_POST_MESSAGE,
     CHAT_UPDATE,
     STATE_DIR_ENV,

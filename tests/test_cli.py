@@ -23,7 +23,7 @@ import pytest
 from conftest import needs, wait_until
 from slack_sdk import WebClient
 
-from chainer_slack_report.message import BUILTIN_PLACEHOLDERS
+from chainer_slack_report.rendering.message import BUILTIN_PLACEHOLDERS
 
 CLI = [sys.executable, "-m", "chainer_slack_report"]
 # hidden options: intermediate updates paced at 0.05 s, not by the shared 50/min budget

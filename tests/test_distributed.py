@@ -14,7 +14,7 @@ import sys
 import pytest
 from conftest import needs
 
-from chainer_slack_report.ranks import Process, launcher_process
+from chainer_slack_report.job.ranks import Process, launcher_process
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "run_mpi.py")
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which(

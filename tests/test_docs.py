@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from chainer_slack_report import slack_errors
-from chainer_slack_report.message import BUILTIN_PLACEHOLDERS
+from chainer_slack_report.rendering.message import BUILTIN_PLACEHOLDERS
+from chainer_slack_report.transport import slack_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

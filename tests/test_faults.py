@@ -18,8 +18,8 @@ from conftest import ENTRIES, Boom, make_trainer, table_rows
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from chainer_slack_report import SlackReport, SlackReportWarning, wait_for_final_reports
-from chainer_slack_report.live_message import CONTINUATION_NOTE
-from chainer_slack_report.slack_errors import CONFIG_ERRORS
+from chainer_slack_report.transport.live_message import CONTINUATION_NOTE
+from chainer_slack_report.transport.slack_errors import CONFIG_ERRORS
 
 EPOCHS = 30  # 4 iterations each: 120 rows when logging every iteration
 LAST_ITERATION = EPOCHS * 4

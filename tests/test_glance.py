@@ -11,9 +11,9 @@ from chainer.training import extensions
 from conftest import ENTRIES, Boom, make_trainer, table_rows
 
 from chainer_slack_report import SlackReport, SlackReportWarning
-from chainer_slack_report.mrkdwn import utf8_len
-from chainer_slack_report.progress import Progress
-from chainer_slack_report.sparklines import BLOCKS, Series, sparkline
+from chainer_slack_report.rendering.mrkdwn import utf8_len
+from chainer_slack_report.rendering.progress import Progress
+from chainer_slack_report.rendering.sparklines import BLOCKS, Series, sparkline
 
 
 # -- sparklines ----------------------------------------------------------------------------

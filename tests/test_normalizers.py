@@ -9,11 +9,11 @@ import warnings
 
 import pytest
 
-from chainer_slack_report.mentions import Mentions
-from chainer_slack_report.message import DEFAULT_TEMPLATE, ReportMessage, format_row
-from chainer_slack_report.mrkdwn import TRUNCATION_MARKER, escape, utf8_len
-from chainer_slack_report.normalizers import FIFO, LIFO, ThinOut, make_policy
-from chainer_slack_report.template import Template
+from chainer_slack_report.rendering.mentions import Mentions
+from chainer_slack_report.rendering.message import DEFAULT_TEMPLATE, ReportMessage, format_row
+from chainer_slack_report.rendering.mrkdwn import TRUNCATION_MARKER, escape, utf8_len
+from chainer_slack_report.rendering.normalizers import FIFO, LIFO, ThinOut, make_policy
+from chainer_slack_report.rendering.template import Template
 from chainer_slack_report.warning import SlackReportWarning
 
 ENTRIES = ["epoch", "main/loss"]

@@ -11,10 +11,11 @@ import pytest
 import chainer_slack_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORE = ["run_report", "live_message", "budget", "message", "normalizers", "template",
-        "mrkdwn", "mentions", "pacing", "progress", "ranks", "slack_errors", "sparklines",
-        "termination", "warning", "worker", "cli", "testing", "testing.emulator",
-        "testing.view"]
+CORE = ["run_report", "transport.live_message", "transport.budget", "rendering.message",
+        "rendering.normalizers", "rendering.template", "rendering.mrkdwn", "rendering.mentions",
+        "transport.pacing", "rendering.progress", "job.ranks", "transport.slack_errors",
+        "rendering.sparklines", "job.termination", "warning", "transport.worker", "cli",
+        "testing", "testing.emulator", "testing.view"]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="Chainer imports on Python <= 3.11")
@@ -29,7 +30,7 @@ def test_on_python_3_12_and_later_the_chainer_extension_explains_itself():
 def test_on_python_3_11_and_earlier_the_chainer_extension_imports():
     from chainer_slack_report import SlackReport
 
-    assert SlackReport.__module__ == "chainer_slack_report.extension"
+    assert SlackReport.__module__ == "chainer_slack_report.flavours.chainer"
     assert "SlackReport" in chainer_slack_report.__all__
 
 

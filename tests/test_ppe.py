@@ -18,8 +18,8 @@ from pytorch_pfn_extras.training import extensions
 from run_ppe import ENTRIES, Boom, Run
 
 from chainer_slack_report import SlackReportWarning
+from chainer_slack_report.job.ranks import Process
 from chainer_slack_report.ppe import SlackReport
-from chainer_slack_report.ranks import Process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "run_ppe.py")

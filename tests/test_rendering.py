@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chainer_slack_report.mentions import Mentions
-from chainer_slack_report.message import format_elapsed, format_header, format_row
-from chainer_slack_report.mrkdwn import TRUNCATION_MARKER, Mrkdwn, escape, truncate_utf8
-from chainer_slack_report.template import Template
+from chainer_slack_report.rendering.mentions import Mentions
+from chainer_slack_report.rendering.message import format_elapsed, format_header, format_row
+from chainer_slack_report.rendering.mrkdwn import TRUNCATION_MARKER, Mrkdwn, escape, truncate_utf8
+from chainer_slack_report.rendering.template import Template
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -14,7 +14,7 @@ from chainer import training
 from conftest import ENTRIES, Boom, make_trainer, table_rows
 
 from chainer_slack_report import SlackReport, SlackReportWarning
-from chainer_slack_report.mrkdwn import utf8_len
+from chainer_slack_report.rendering.mrkdwn import utf8_len
 
 
 def only_message(emulator, channel="general"):

@@ -11,8 +11,8 @@ import threading
 import pytest
 from conftest import wait_until
 
-from chainer_slack_report.pacing import Pacing
-from chainer_slack_report.slack_errors import (
+from chainer_slack_report.transport.pacing import Pacing
+from chainer_slack_report.transport.slack_errors import (
     CONFIG_ERRORS,
     MESSAGE_GONE_ERRORS,
     TRANSIENT_ERRORS,
@@ -20,7 +20,7 @@ from chainer_slack_report.slack_errors import (
     classify,
     classify_exception,
 )
-from chainer_slack_report.worker import LatestWorker, StopSending
+from chainer_slack_report.transport.worker import LatestWorker, StopSending
 
 
 # -- classify ---------------------------------------------------------------------

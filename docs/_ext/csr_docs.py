@@ -5,17 +5,17 @@ Directives (usable from reStructuredText and, as ```` ```{name} ```` fences, fro
 ``slack-error-codes``
     The troubleshooting tables (``:which: config`` or ``other``): every Slack
     error code the package knows
-    (:data:`~chainer_slack_report.slack_errors.CONFIG_ERRORS`,
-    :data:`~chainer_slack_report.slack_errors.TRANSIENT_ERRORS`,
-    :data:`~chainer_slack_report.slack_errors.MESSAGE_GONE_ERRORS`, rate limits,
-    HTTP failures), what :func:`~chainer_slack_report.slack_errors.classify`
+    (:data:`~chainer_slack_report.transport.slack_errors.CONFIG_ERRORS`,
+    :data:`~chainer_slack_report.transport.slack_errors.TRANSIENT_ERRORS`,
+    :data:`~chainer_slack_report.transport.slack_errors.MESSAGE_GONE_ERRORS`, rate limits,
+    HTTP failures), what :func:`~chainer_slack_report.transport.slack_errors.classify`
     makes of it, and the fix from ``CONFIG_ERRORS`` itself.
 ``fair-share-table``
     Seconds between two updates of each of N runs that share a token, computed
-    by :class:`~chainer_slack_report.budget.SharedBudget` itself.
+    by :class:`~chainer_slack_report.transport.budget.SharedBudget` itself.
 ``template-placeholders``
     The built-in ``template`` placeholders
-    (:data:`~chainer_slack_report.message.BUILTIN_PLACEHOLDERS`), each with its
+    (:data:`~chainer_slack_report.rendering.message.BUILTIN_PLACEHOLDERS`), each with its
     description below; a placeholder without one is a build warning.
 ``program-help``
     The ``--help`` output of ``python -m MODULE [ARGS]``, run at build time.
@@ -114,7 +114,7 @@ def _note_module(directive: SphinxDirective, module) -> None:
 # -- slack-error-codes ---------------------------------------------------------------------
 
 def _action_texts() -> Dict[object, str]:
-    from chainer_slack_report.slack_errors import Action
+    from chainer_slack_report.transport.slack_errors import Action
 
     return {
         Action.RATE_LIMITED: (
@@ -160,7 +160,7 @@ class SlackErrorCodes(SphinxDirective):
     option_spec = {"which": lambda arg: directives.choice(arg, ("config", "other"))}
 
     def run(self) -> List[nodes.Node]:
-        from chainer_slack_report import slack_errors as se
+        from chainer_slack_report.transport import slack_errors as se
 
         _note_module(self, se)
         if self.options.get("which", "config") == "config":
@@ -213,8 +213,8 @@ class FairShareTable(SphinxDirective):
     option_spec = {"runs": directives.positive_int_list}
 
     def run(self) -> List[nodes.Node]:
-        from chainer_slack_report import budget as bmod
         from chainer_slack_report.run_report import RunReport
+        from chainer_slack_report.transport import budget as bmod
 
         _note_module(self, bmod)
         runs_list = self.options.get("runs", [1, 2, 4, 8, 16, 32, 64])
@@ -276,7 +276,7 @@ class TemplatePlaceholders(SphinxDirective):
     has_content = False
 
     def run(self) -> List[nodes.Node]:
-        from chainer_slack_report import message
+        from chainer_slack_report.rendering import message
 
         _note_module(self, message)
         builtin = message.BUILTIN_PLACEHOLDERS

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Sequence, Union
 
+from ..transport.slack_errors import classify_exception
+from ..warning import warn
 from .mrkdwn import escape
-from .slack_errors import classify_exception
-from .warning import warn
 
 __all__ = ["Mentions", "MentionsArg"]
 

@@ -74,7 +74,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 import filelock
 
-from .warning import SlackReportWarning
+from ..warning import SlackReportWarning
 
 __all__ = ["Limit", "CHAT_UPDATE", "CHAT_POST_MESSAGE", "SharedBudget", "RunBudget",
            "STATE_DIR_ENV",

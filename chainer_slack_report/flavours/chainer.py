@@ -10,12 +10,12 @@ import numpy as np
 from chainer import serializer as serializer_module
 from chainer.training.extensions import LogReport, PlotReport, PrintReport
 
-from .mentions import MentionsArg
-from .message import COMPLETED, DEFAULT_TEMPLATE, INTERRUPTED
-from .normalizers import Normalizer
-from .progress import Progress
-from .ranks import Process
-from .run_report import MESSAGE_KEYS, CurrentStdout, MessageRef, Mode, RunReport, resume_note
+from ..job.ranks import Process
+from ..rendering.mentions import MentionsArg
+from ..rendering.message import COMPLETED, DEFAULT_TEMPLATE, INTERRUPTED
+from ..rendering.normalizers import Normalizer
+from ..rendering.progress import Progress
+from ..run_report import MESSAGE_KEYS, CurrentStdout, MessageRef, Mode, RunReport, resume_note
 
 __all__ = ["SlackReport"]
 
@@ -174,7 +174,8 @@ class SlackReport(PrintReport):
 
     @property
     def live(self):
-        """The live Slack message (:class:`~chainer_slack_report.live_message.LiveMessage`),
+        """The live Slack message
+        (:class:`~chainer_slack_report.transport.live_message.LiveMessage`),
         None before :meth:`initialize` and without Slack."""
         return self.report.live
 
@@ -232,7 +233,7 @@ class SlackReport(PrintReport):
             if self.report.mode is Mode.FELL_BACK and self._trainer is not None:
                 super().__call__(self._trainer)  # rows PrintReport has not printed yet
         except Exception as exc:  # noqa: BLE001 - finalize must never raise
-            from .warning import warn
+            from ..warning import warn
 
             warn(f"SlackReport could not finalize: {type(exc).__name__}: {exc}")
 

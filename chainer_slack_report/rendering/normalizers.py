@@ -16,8 +16,8 @@ import warnings
 from collections import deque
 from typing import Callable, List, Optional, Sequence, Union
 
+from ..warning import SlackReportWarning
 from .mrkdwn import utf8_len
-from .warning import SlackReportWarning
 
 __all__ = [
     "RowPolicy", "ThinOut", "FIFO", "LIFO", "CallablePolicy", "make_policy",

@@ -5,7 +5,7 @@ A template follows :meth:`str.format_map`: ``{name}``, ``{name:spec}``,
 name has no value is not an error: it is kept in the output exactly as it was
 written (format spec, conversion, attribute and index forms, and a bare ``{}``
 included).  Every substituted value is escaped for Slack mrkdwn unless it is
-already :class:`~chainer_slack_report.mrkdwn.Mrkdwn`; the template's own text is
+already :class:`~chainer_slack_report.rendering.mrkdwn.Mrkdwn`; the template's own text is
 the user's and is sent as written.
 """
 

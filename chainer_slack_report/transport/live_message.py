@@ -3,13 +3,13 @@
 The message is posted once with ``chat.postMessage`` and then edited with
 ``chat.update`` on the channel ID and ``ts`` that the post returned.  Callers
 never wait on Slack: :meth:`LiveMessage.touch` only flags that a newer text
-exists; a :class:`~chainer_slack_report.worker.LatestWorker` renders the
-newest text when :class:`~chainer_slack_report.pacing.Pacing` allows a request
+exists; a :class:`~chainer_slack_report.transport.worker.LatestWorker` renders the
+newest text when :class:`~chainer_slack_report.transport.pacing.Pacing` allows a request
 (intermediate texts are never even built), skips a text identical to the one
 Slack already shows, and keeps one request in flight at most.
 
 What Slack's answer means is decided by
-:func:`~chainer_slack_report.slack_errors.classify_exception`; this module
+:func:`~chainer_slack_report.transport.slack_errors.classify_exception`; this module
 acts on it: wait and send less often (429), back off (transient faults), post
 a new message that continues the old one (it can no longer be edited), send a
 shorter text (``msg_too_long``), or stop for good (a configuration error, with
@@ -25,10 +25,10 @@ import time
 from collections import deque
 from typing import Callable, Optional, Sequence
 
+from ..warning import warn
 from .budget import RunBudget
 from .pacing import Pacing
 from .slack_errors import Action, Verdict, classify_exception
-from .warning import warn
 from .worker import LatestWorker, StopSending
 
 __all__ = ["LiveMessage", "CONTINUATION_NOTE"]
