@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import sys
 
-from .run_report import wait_for_final_reports
+from .options import ReportOptions
+from .outcome import Outcome, Status
+from .rendering.message import DEFAULT_TEMPLATE
+from .transport.deliveries import wait_for_final_reports
 from .warning import SlackReportWarning
 
-__all__ = ["SlackReportWarning", "wait_for_final_reports", "__version__"]
+__all__ = ["ReportOptions", "Status", "Outcome", "DEFAULT_TEMPLATE", "SlackReportWarning",
+           "wait_for_final_reports", "__version__"]
 if sys.version_info < (3, 12):  # Chainer 7.8.1 imports only there
     __all__.insert(0, "SlackReport")
 __version__ = "1.0.0"

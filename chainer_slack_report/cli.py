@@ -50,21 +50,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .job.ranks import Process
+from .options import ReportOptions
+from .outcome import Outcome, Status
 from .rendering.mentions import Mentions
-from .rendering.message import (
-    BUILTIN_PLACEHOLDERS,
-    COMPLETED,
-    DEFAULT_TEMPLATE,
-    FAILED,
-    INTERRUPTED,
-    TERMINATED,
-    TRAINING,
-    format_row,
-)
+from .rendering.message import BUILTIN_PLACEHOLDERS, DEFAULT_TEMPLATE, format_row
 from .rendering.mrkdwn import escape, redact_tokens, utf8_len
 from .rendering.normalizers import FIFO
 from .rendering.template import Template
-from .run_report import API_URL_ENV, Mode, RunReport, wait_for_final_reports
+from .run_report import Mode, RunReport
+from .transport.client import API_URL_ENV
 from .transport.slack_errors import CONFIG_ERRORS
 from .warning import SlackReportWarning
 
@@ -72,7 +66,7 @@ __all__ = ["main", "build_parser", "RUNNING"]
 
 PROG = "chainer-slack-report"
 #: The status of a command that is running.
-RUNNING = "[Running]"
+RUNNING = Status.RUNNING
 #: The one table column of ``run``: the command's output lines (``{output}``: the latest).
 OUTPUT = "output"
 
@@ -268,16 +262,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _make_report(args, parser: argparse.ArgumentParser, entries: List[str], **kwargs) -> RunReport:
+def _make_report(args, parser: argparse.ArgumentParser, entries: List[str], *,
+                 options=None, **kwargs) -> RunReport:
     """A RunReport from the shared options; a bad value is a usage error (exit 2)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            report = RunReport(None, args.channel, entries, client=args.client,
-                               template=args.template,
-                               finish_mentions=args.mention, min_interval=args.min_interval,
-                               update_limit=args.update_limit,
-                               flush_timeout=args.flush_timeout, **kwargs)
+            options = ReportOptions.of(PROG, None, {
+                "client": args.client, "template": args.template,
+                "finish_mentions": args.mention, "min_interval": args.min_interval,
+                "update_limit": args.update_limit, "flush_timeout": args.flush_timeout,
+                **(options or {})})
+            report = RunReport(None, args.channel, entries, options, **kwargs)
         except (TypeError, ValueError) as exc:
             parser.error(str(exc))
     for warning in caught:
@@ -317,6 +313,16 @@ def _slack_or_emulator(args):
 
 
 _WHERE_WAIT = 3.0  # seconds the tool waits for the post before it goes on (and says it later)
+
+
+def _end_report(report: RunReport, outcome: Outcome) -> None:
+    """End the report and wait for its final text (before the process may end with a
+    signal); Ctrl-C gives up waiting."""
+    try:
+        report.end(outcome)
+        report.settle()
+    except KeyboardInterrupt:
+        report.give_up()
 
 
 def _say_where(report: RunReport) -> None:
@@ -458,8 +464,7 @@ class _Lines:
     def _set_partial(self, text: str) -> None:
         if text != self.tail.partial:
             self.tail.partial = text
-            if self.report.live is not None:
-                self.report.live.touch()
+            self.report.refresh()
 
     def close(self) -> None:
         for stream in list(self._decoders):
@@ -554,14 +559,14 @@ class _Runner:
         started = time.monotonic()
         self._install_handlers()
         try:
-            self.report.set_status(RUNNING)
-            self.report.start(lambda: time.monotonic() - started, watch_signals=False)
+            self.report.start(lambda: time.monotonic() - started, watch_signals=False,
+                              status=RUNNING)
             _say_where(self.report)
             if self.interrupts or self.forwarded:  # before the command existed: not started
                 signum = (self.interrupts or self.forwarded)[0]
                 interrupted = signum in self.interrupts
                 self._restore_handlers()
-                self._finish(INTERRUPTED if interrupted else TERMINATED,
+                self._finish(Status.INTERRUPTED if interrupted else Status.TERMINATED,
                              f"{'Interrupted' if interrupted else 'Terminated'} by "
                              f"{_signal_name(signum)} ({signum}) before the command started")
                 return _end_with_signal(signum)
@@ -671,22 +676,22 @@ class _Runner:
             signum = -returncode
             name = f"{_signal_name(signum)} ({signum})"
             if signum == signal.SIGINT or signum in self.interrupts:  # Ctrl-C, Ctrl-\
-                return INTERRUPTED, f"Interrupted by {name}"
+                return Status.INTERRUPTED, f"Interrupted by {name}"
             if signum in _CRASH_SIGNALS:
-                return FAILED, f"Killed by {name}"
+                return Status.FAILED, f"Killed by {name}"
             verb = "Killed" if signum == getattr(signal, "SIGKILL", None) else "Terminated"
-            return TERMINATED, f"{verb} by {name}"
+            return Status.TERMINATED, f"{verb} by {name}"
         if self.interrupts:
             signum = self.interrupts[0]
-            return INTERRUPTED, (f"Interrupted by {_signal_name(signum)} ({signum}): "
+            return Status.INTERRUPTED, (f"Interrupted by {_signal_name(signum)} ({signum}): "
                                  f"exit code {returncode}")
         if self.forwarded:
             signum = self.forwarded[0]
-            return TERMINATED, (f"Terminated by {_signal_name(signum)} ({signum}), "
+            return Status.TERMINATED, (f"Terminated by {_signal_name(signum)} ({signum}), "
                                 f"forwarded to the command: exit code {returncode}")
         if returncode == 0:
-            return COMPLETED, None
-        return FAILED, f"Failed with exit code {returncode}"
+            return Status.COMPLETED, None
+        return Status.FAILED, f"Failed with exit code {returncode}"
 
     def _not_started(self, exc: OSError) -> int:
         name = self.command[0]
@@ -698,25 +703,18 @@ class _Runner:
         for source in self.sources:
             source.close()
         self._restore_handlers()
-        self._finish(FAILED, f"Could not run {name}: {reason} (exit code {code})")
+        self._finish(Status.FAILED, f"Could not run {name}: {reason} (exit code {code})")
         return code
 
-    def _finish(self, status: str, detail: Optional[str]) -> None:
+    def _finish(self, status: Status, detail: Optional[str]) -> None:
         """Deliver the final text; Ctrl-C or SIGTERM now gives up waiting for Slack."""
         report = self.report
         if report.mode is Mode.LOCAL:
             return
-        if detail is not None:
-            report.message.set(status=status, error=detail)
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            report.finish(status)
-            wait_for_final_reports()  # before the process may end with a signal
-        except KeyboardInterrupt:
-            if report.live is not None:
-                report.live.abandon()
-            wait_for_final_reports(timeout=0)
+            _end_report(report, Outcome(status, detail))
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
@@ -740,9 +738,9 @@ def _cmd_run(args, parser: argparse.ArgumentParser) -> int:
     max_bytes = 4000
     tail = _OutputTail(max_bytes, args.tail)
     with _slack_or_emulator(args):
-        report = _make_report(args, parser, [OUTPUT], len_normalizer=tail,
-                              max_bytes=max_bytes, command=command, show_header=False,
-                              process=Process(0, 1))
+        report = _make_report(args, parser, [OUTPUT],
+                              options={"len_normalizer": tail, "max_bytes": max_bytes},
+                              command=command, show_header=False, process=Process(0, 1))
         return _Runner(command, report, tail).run()
 
 
@@ -932,8 +930,7 @@ class _Watcher:
             command = _proc_cmdline(self.process.pid)
         report = _make_report(self.args, self.parser, entries, process=Process(0, 1),
                               command=command or [PROG, "watch", self.args.logfile])
-        report.set_status(TRAINING)
-        report.start(self.clock, watch_signals=False)
+        report.start(self.clock, watch_signals=False, status=Status.TRAINING)
         _say_where(report)
         self.report = report
 
@@ -970,15 +967,8 @@ class _Watcher:
         report = self.report
         if report.mode is Mode.LOCAL:
             return
-        status = INTERRUPTED if self.stop_signal is not None else COMPLETED
-        report.message.set(status=status, error=reason)
-        try:
-            report.finish(status)
-            wait_for_final_reports()
-        except KeyboardInterrupt:
-            if report.live is not None:
-                report.live.abandon()
-            wait_for_final_reports(timeout=0)
+        status = Status.INTERRUPTED if self.stop_signal is not None else Status.COMPLETED
+        _end_report(report, Outcome(status, reason))
 
 
 def _cmd_watch(args, parser: argparse.ArgumentParser) -> int:

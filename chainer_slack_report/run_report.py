@@ -1,59 +1,47 @@
-"""One run's report, whatever framework runs it: the core of every flavour.
+"""One run's report, whatever framework runs it: the one door of every flavour.
 
-:class:`RunReport` checks the arguments, holds the message text
-(:class:`~chainer_slack_report.rendering.message.ReportMessage`) and, while Slack takes
-the report, the live Slack message
-(:class:`~chainer_slack_report.transport.live_message.LiveMessage`).  Its :attr:`mode`
-says where the report goes.  The Chainer extension, the pytorch-pfn-extras
-extension and the command-line tool are thin glue around it: they hand over
-rows and status changes, and print locally when :attr:`RunReport.mode` says so.
+The Chainer extension, the pytorch-pfn-extras extension and the command-line
+tool are thin glue around :class:`RunReport`: they :meth:`~RunReport.start`
+it, hand it rows (:meth:`~RunReport.add`) and status changes
+(:meth:`~RunReport.running`), and :meth:`~RunReport.end` it with an
+:class:`~chainer_slack_report.outcome.Outcome`; they print locally when
+:attr:`~RunReport.mode` says so.  It holds the message text
+(:class:`~chainer_slack_report.rendering.message.ReportMessage`) and, while
+Slack takes the report, the live Slack message
+(:class:`~chainer_slack_report.transport.live_message.LiveMessage`).
 No Chainer here.
 """
 
 from __future__ import annotations
 
-import atexit
-import copy
 import enum
 import os
 import re
-import signal
 import socket
 import sys
-import threading
-import time
 import uuid
-from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
-from .rendering.mentions import Mentions, MentionsArg
-from .rendering.message import (
-    BUILTIN_PLACEHOLDERS,
-    COMPLETED,
-    DEFAULT_TEMPLATE,
-    FAILED,
-    FINAL_STATUSES,
-    TERMINATED,
-    TRAINING,
-    ReportMessage,
-    format_error,
-    table_bytes,
-)
+from .options import ReportOptions
+from .outcome import Outcome, Status
+from .rendering.mentions import Mentions
+from .rendering.message import BUILTIN_PLACEHOLDERS, ReportMessage, table_bytes
 from .rendering.mrkdwn import escape
-from .rendering.normalizers import Normalizer, make_policy
 from .rendering.progress import Progress
 from .rendering.template import Template
-from .transport.budget import Limit, RunBudget, SharedBudget
+from .transport.budget import RunBudget, SharedBudget
+from .transport.client import api_url, report_client
+from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
 from .transport.pacing import Pacing
 from .warning import warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
-           "CurrentStdout", "resume_note"]
+           "CurrentStdout", "resume_note", "run_info"]
 
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
-_MIN_MAX_BYTES = 200
 
 
 class Mode(enum.Enum):
@@ -63,6 +51,13 @@ class Mode(enum.Enum):
     LOCAL = "local"  #: no token or channel: printed locally, as PrintReport does
     FELL_BACK = "fell back"  #: Slack refused for good mid-run: printed locally from then on
     SILENT = "silent rank"  #: not rank 0 of a job: reports nothing unless it fails
+
+
+class _Phase(enum.Enum):
+    NEW = "new"  # built, not started
+    LIVE = "live"  # started: rows and status changes go to the message
+    ENDING = "ending"  # ended; the final text is still being delivered in the background
+    ENDED = "ended"  # ended; the final text was delivered, or given up
 
 
 class MessageRef(NamedTuple):
@@ -94,12 +89,15 @@ def resume_note(where: str) -> str:
 
 
 class RunReport:
-    """One run's report: checked arguments, the message text, the live message.
-
-    Args are those of :class:`chainer_slack_report.SlackReport` (see there),
-    all keyword-only except the first three, and:
+    """One run's report: the checked options, the message text, the live message.
 
     Args:
+        access_token (str or None): The bot token; None reads ``SLACK_BOT_TOKEN``.
+            Used when ``options.client`` has no token of its own.
+        channel_id (str or None): Channel ID (``C…``) or name; None reads
+            ``SLACK_CHANNEL_ID``.
+        entries (list of str): Observation keys shown as table columns.
+        options (ReportOptions or None): Everything else (None: the defaults).
         process (Process or None): The rank and size of the job (None: from
             the launcher's environment, see :mod:`chainer_slack_report.job.ranks`).
         command (list of str or None): The command shown as ``{cmd} {args}``
@@ -109,34 +107,19 @@ class RunReport:
     Raises:
         TypeError: An argument of the wrong type.
         ValueError: An argument of the right type but an unusable value.
+
+    Never raises once built: faults at run time give one
+    :class:`~chainer_slack_report.SlackReportWarning` each.
     """
 
     def __init__(self, access_token: Optional[str], channel_id: Optional[str],
-                 entries: Optional[Sequence[str]], *, template: str = DEFAULT_TEMPLATE,
-                 finish_mentions: MentionsArg = None,
-                 len_normalizer: Union[str, Normalizer] = "thin_out", client=None,
-                 max_bytes: int = 4000, min_interval: float = 1.2,
-                 flush_timeout: float = 10.0, http_timeout: float = 10.0,
-                 refresh_interval: float = 30.0, exit_timeout: float = 120.0,
-                 update_limit: Optional[Sequence[float]] = (50, 60.0),
+                 entries: Optional[Sequence[str]], options: Optional[ReportOptions] = None, *,
                  process: Optional[Process] = None, command: Optional[Sequence[str]] = None,
-                 show_header: bool = True, sparklines: Optional[Sequence[str]] = None) -> None:
+                 show_header: bool = True) -> None:
+        options = options if options is not None else ReportOptions()
+        if not isinstance(options, ReportOptions):
+            raise TypeError(f"options must be a ReportOptions, got {type(options).__name__}")
         entries = _check_entries(entries)
-        sparklines = _check_keys("sparklines", sparklines)
-        _check_number("max_bytes", max_bytes, unit="UTF-8 bytes", integer=True)
-        _check_number("min_interval", min_interval, unit="seconds")
-        _check_number("flush_timeout", flush_timeout, unit="seconds")
-        _check_number("http_timeout", http_timeout, unit="seconds", positive=True)
-        _check_number("refresh_interval", refresh_interval, unit="seconds", positive=True)
-        _check_number("exit_timeout", exit_timeout, unit="seconds")
-        limit = _check_limit(update_limit)
-        template_ = Template(template)
-        if max_bytes < _MIN_MAX_BYTES:
-            raise ValueError(f"max_bytes must be at least {_MIN_MAX_BYTES} (UTF-8 bytes) to "
-                             f"hold a header and a row, got {max_bytes}")
-        if client is not None and not callable(getattr(client, "chat_postMessage", None)):
-            raise TypeError(f"client must be a slack_sdk.WebClient, got "
-                            f"{type(client).__name__}")
         if channel_id is not None and not isinstance(channel_id, str):
             raise TypeError(f"channel_id must be a str (a channel ID such as C0123456789, "
                             f"or a name) or None, got {type(channel_id).__name__}")
@@ -146,65 +129,102 @@ class RunReport:
         if access_token is not None and not isinstance(access_token, str):
             raise TypeError(f"access_token must be a str or None, got "
                             f"{type(access_token).__name__}")
-        mentions = Mentions(finish_mentions)
-        policy = make_policy(len_normalizer, max_bytes)
         header_bytes = table_bytes(entries)
-        if header_bytes * 2 > max_bytes:
-            raise ValueError(f"max_bytes={max_bytes} cannot hold the table header and a row "
-                             f"({header_bytes} bytes for the header of {len(entries)} entries); "
-                             f"raise max_bytes or show fewer entries")
+        if header_bytes * 2 > options.max_bytes:
+            raise ValueError(f"max_bytes={options.max_bytes} cannot hold the table header and "
+                             f"a row ({header_bytes} bytes for the header of {len(entries)} "
+                             f"entries); raise max_bytes or show fewer entries")
+        template = Template(options.template)
 
         self.entries = entries
-        self.max_bytes = max_bytes
-        self.min_interval = float(min_interval)
-        self.flush_timeout = float(flush_timeout)
-        self.refresh_interval = float(refresh_interval)
-        self.exit_timeout = float(exit_timeout)
-        self.update_limit: Optional[Limit] = limit
+        #: The checked options.
+        self.options = options
         #: This process's rank and its job's size (rank 0 reports).
         self.process = process if process is not None else launcher_process()
-        #: The job's message, shared by rank 0 (see :meth:`wait_posted`).
-        self.job_message: Optional[MessageRef] = None
-        self.message = ReportMessage(template_, entries, policy,
-                                     run_info(self.process.size, command), mentions,
-                                     show_header=show_header, sparklines=sparklines)
+        #: The channel ID or name given (or ``$SLACK_CHANNEL_ID``).
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
-        self.live: Optional[LiveMessage] = None
-        self._client = client
+        self._message = ReportMessage(template, entries, options.policy(),
+                                      run_info(self.process.size, command),
+                                      Mentions(options.finish_mentions),
+                                      show_header=show_header, sparklines=options.sparklines)
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
-        self._http_timeout = http_timeout
+        self._live: Optional[LiveMessage] = None
+        self._job_message: Optional[MessageRef] = None
+        self._phase = _Phase.NEW
         self._signals = TerminationHandler(self._on_signal)
 
-        unknown = sorted(template_.names - BUILTIN_PLACEHOLDERS - set(entries))
+        unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
             warn(f"template placeholders {', '.join('{' + n + '}' for n in unknown)} are "
                  f"neither built in ({', '.join(sorted(BUILTIN_PLACEHOLDERS))}) nor in "
                  f"entries; they are kept as written unless an observation of that name "
                  f"is reported")
-        token = self._token or getattr(client, "token", None)
+        token = self._token or getattr(options.client, "token", None)
         if token and not token.startswith(_TOKEN_PREFIXES):
             warn("access_token does not look like a Slack token (a bot token starts "
                  "with xoxb-)")
-        self._can_post = bool(token and self.channel)
+        #: What the report lacks to go to Slack, e.g. ``["bot token (SLACK_BOT_TOKEN)"]``.
+        self.missing: List[str] = [name for name, value in (
+            ("bot token (SLACK_BOT_TOKEN)", token),
+            ("channel (SLACK_CHANNEL_ID)", self.channel)) if not value]
         if self.process.rank > 0:
             self._mode = Mode.SILENT
-        elif self._can_post:
+        elif not self.missing:
             self._mode = Mode.SLACK
         else:
-            missing = " and ".join(n for n, v in (("bot token (SLACK_BOT_TOKEN)", token),
-                                                  ("channel (SLACK_CHANNEL_ID)", self.channel))
-                                   if not v)
-            warn(f"SlackReport has no {missing}: the report is printed locally instead")
+            warn(f"SlackReport has no {' and '.join(self.missing)}: the report is printed "
+                 f"locally instead")
             self._mode = Mode.LOCAL
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.mode.value} channel={self.channel!r}>"
 
-    # -- the training thread's calls -----------------------------------------------
+    # -- what the flavours read ----------------------------------------------------
+    @property
+    def mode(self) -> Mode:
+        """Where the report goes now (Slack refusing for good makes SLACK read FELL_BACK)."""
+        if self._mode is Mode.SLACK and self._live is not None and self._live.stopped:
+            return Mode.FELL_BACK
+        return self._mode
+
+    @property
+    def live(self) -> Optional[LiveMessage]:
+        """The live Slack message; None before :meth:`start` and without Slack."""
+        return self._live
+
+    @property
+    def status(self) -> Status:
+        """The run's status now."""
+        return self._message.status
+
+    @property
+    def ended(self) -> bool:
+        """True once :meth:`end` was called (or a signal ended the run)."""
+        return self._phase in (_Phase.ENDING, _Phase.ENDED)
+
+    @property
+    def delivered(self) -> bool:
+        """True once Slack has the final text (and the thread reply, if any)."""
+        return self._live is not None and self._live.delivered
+
+    @property
+    def exit_timeout(self) -> float:
+        """Seconds the interpreter waits at exit for a final text still on its way."""
+        return self.options.exit_timeout
+
+    @property
+    def message_ref(self) -> Optional[MessageRef]:
+        """The live message's channel ID and ``ts`` once posted, else None."""
+        live = self._live
+        if live is None or not live.ts or not live.channel_id:
+            return None
+        return MessageRef(live.channel_id, live.ts)
+
+    # -- the run's calls (training thread; none blocks on Slack but the ends) ---------
     def start(self, clock: Callable[[], float], *, resume: Optional[MessageRef] = None,
               resume_note: Optional[str] = None, watch_signals: bool = True,
-              progress: Optional[Progress] = None) -> None:
-        """Start reporting: the worker posts the ``[Started]`` message.
+              progress: Optional[Progress] = None, status: Status = Status.STARTED) -> None:
+        """Start reporting: the worker posts the message (once).
 
         Args:
             clock: ``clock() -> float``, seconds since the run started (for
@@ -214,299 +234,176 @@ class RunReport:
                 new message says it continues an earlier one).
             resume_note: Posted in the resumed message's thread (plain text).
             watch_signals: On SIGTERM/SIGHUP deliver ``[Terminated]`` before
-                the process ends (main thread only; see :meth:`finish`).
+                the process ends (main thread only).
             progress: The run's progress, sampled by the caller
                 (``{progress}``, ``{eta}``).
+            status: The first status (``[Started]``; a command: ``[Running]``).
         """
-        self.message.clock = clock
-        self.message.progress = progress
-        if self._mode is not Mode.SLACK or self.live is not None:
+        if self._phase is not _Phase.NEW:
+            return
+        self._phase = _Phase.LIVE
+        self._message.clock = clock
+        self._message.progress = progress
+        self._message.show(Status.TRAINING if resume is not None else status)
+        if self._mode is not Mode.SLACK:
             return
         # In a job of several processes the clock alone never edits the message:
         # rank 0 must not overwrite the [Failed] of another rank while it waits.
-        refresh = self.refresh_interval if self.process.size == 1 else None
-        self.live = self._live_message(resume, refresh)
-        if resume is not None:
-            self.message.set(status=TRAINING)
-            if resume_note:
-                note = escape(resume_note)
-                self.live.reply(lambda: note)
+        refresh = self.options.refresh_interval if self.process.size == 1 else None
+        self._live = self._live_message(resume, refresh)
+        if resume is not None and resume_note:
+            note = escape(resume_note)
+            self._live.reply(lambda: note)
         if watch_signals:
             self._signals.install()
-        self.live.start()
-
-    def _live_message(self, ref: Optional[MessageRef], refresh: Optional[float]) -> LiveMessage:
-        """A live message (a new one, or ``ref`` continued) with its shared budget."""
-        mentions = self.message.mentions
-        client = self._make_client()
-        budget = None
-        if self.update_limit is not None:
-            shared = SharedBudget(getattr(client, "token", None) or "",
-                                  getattr(client, "base_url", None) or _SLACK_API_URL)
-            budget = RunBudget(shared, self.update_limit, uuid.uuid4().hex)
-            budget.join()
-        return LiveMessage(
-            client, self.channel, self.message.render,
-            pacing=Pacing(min_interval=self.min_interval), max_bytes=self.max_bytes,
-            prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
-            name=f"SlackReport-{self.channel}", budget=budget,
-            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None)
-
-    def wait_posted(self, timeout: float) -> Optional[MessageRef]:
-        """Wait up to ``timeout`` seconds for the message to exist; its place, or None.
-
-        Rank 0 shares it with the other ranks (:attr:`job_message`), so that a
-        failure on any rank shows in the job's one message.
-        """
-        if self.live is None or not self.live.wait_posted(timeout):
-            return None
-        return self.message_ref
-
-    @property
-    def message_ref(self) -> Optional[MessageRef]:
-        """The live message's channel ID and ``ts`` once posted, else None."""
-        live = self.live
-        if live is None or not live.ts or not live.channel_id:
-            return None
-        return MessageRef(live.channel_id, live.ts)
+        self._live.start()
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
         """New log rows (O(1) each; no I/O).  Nothing is kept in local mode."""
-        if self._mode is Mode.LOCAL:
+        if self._mode is Mode.LOCAL or self.ended:
             return
         rows = list(observations)
         if rows:
-            self.message.push(rows)
-            self._touch()
+            self._message.push(rows)
+            self.refresh()
 
-    def set_status(self, status: str) -> None:
-        """A new status such as ``[Training]``; a change is sent, a repeat is not."""
-        if self._mode is not Mode.LOCAL and self.message.set(status=status):
-            self._touch()
+    def running(self, status: Status = Status.TRAINING) -> None:
+        """The run is running (``[Training]``); a change is sent, a repeat is not."""
+        if self._phase is _Phase.LIVE and self._message.show(status):
+            self.refresh()
 
-    def training(self) -> None:
-        """The trainer is running: ``[Training]`` unless the run has already ended."""
-        if not self.message.is_final:
-            self.set_status(TRAINING)
+    def refresh(self) -> None:
+        """Something the message shows has changed (O(1), no I/O)."""
+        if self._live is not None:
+            self._live.touch()
 
-    def fail(self, exc: BaseException, tb=None) -> None:
-        """Record a crash; :meth:`finish` delivers ``[Failed]`` with its traceback tail."""
-        error = format_error(exc, tb)
-        rank, size = self.process
-        if size > 1:
-            error = f"Rank {rank} of {size} failed:\n{error}"
-        self.message.set(status=FAILED, error=error)
+    def join_job(self, ref: Optional[MessageRef]) -> None:
+        """Where rank 0 posted the job's message (another rank's failure shows in it)."""
+        self._job_message = ref
 
-    def finish(self, status: str = COMPLETED, *, background: bool = True,
-               files: Sequence[str] = ()) -> bool:
-        """Deliver the final status; wait at most ``flush_timeout`` seconds.
+    def wait_posted(self, timeout: Optional[float]) -> Optional[MessageRef]:
+        """Wait up to ``timeout`` seconds (None: as long as it takes) for the message to
+        exist; its place, or None."""
+        if self._live is None or not self._live.wait_posted(timeout):
+            return None
+        return self.message_ref
+
+    def end(self, outcome: Outcome, *, files: Sequence[str] = (),
+            background: bool = True) -> bool:
+        """Deliver how the run ended; wait at most ``flush_timeout`` seconds.  Once.
 
         Args:
-            status: The outcome, unless :meth:`fail` already recorded ``[Failed]``.
+            outcome: How the run ended.  In a job of several processes a
+                failure names this rank.
+            files: Paths (e.g. plots) to upload into the message's thread
+                after the final text (best effort, scope ``files:write``).
             background: If Slack has not taken the final text within
                 ``flush_timeout`` (rate limits, a slow Slack), keep delivering
                 it in the background; the interpreter waits for it at exit
                 for at most ``exit_timeout`` seconds (see
-                :func:`wait_for_final_reports`).  False, or ``exit_timeout=0``:
-                give up at once.
-            files: Paths (e.g. plots) to upload into the message's thread
-                after the final text (best effort, scope ``files:write``).
+                :func:`~chainer_slack_report.wait_for_final_reports`).  False,
+                or ``exit_timeout=0``: give up at once.
 
         Returns:
             bool: True when Slack shows the final text.  When Slack refused
             the report, or it is given up, one warning is given and the final
             text is written to stderr.  Never raises.
         """
+        if self.ended:
+            return self.delivered
         self._signals.restore()
+        first_phase, self._phase = self._phase, _Phase.ENDING
+        rank, size = self.process
+        if size > 1 and outcome.status is Status.FAILED:
+            outcome = Outcome(outcome.status, f"Rank {rank} of {size} failed:\n{outcome.detail}")
+        if first_phase is _Phase.NEW:
+            self._message.clock = lambda: 0.0
+        self._message.end(outcome, self._message.elapsed)  # the clock stops here
         if self._mode is Mode.SILENT:
-            return self._report_rank_failure()
-        live = self.live
-        if live is None or live.closed:
-            return bool(live and live.delivered)
-        if self.message.status not in FINAL_STATUSES:
-            self.message.set(status=status)
-        self.message.set(elapsed=self.message.elapsed)  # the clock stops here
-        reply = self.message.reply_text if self.message.mentions else None
-        live.close(reply, files)
-        if live.wait(self.flush_timeout):
-            self._leave_budget()
-            return True
-        if self.process.size > 1 and self.message.status == FAILED:
+            return self._report_rank_failure(outcome)
+        live = self._live
+        if live is None:  # local, or never started
+            self._phase = _Phase.ENDED
+            return False
+        live.close(self._message.reply_text if self._message.mentions else None, files)
+        if live.wait(self.options.flush_timeout) or self._phase is _Phase.ENDED:
+            self._phase = _Phase.ENDED  # (a signal during the wait may have given it up)
+            return self.delivered
+        if size > 1 and outcome.status is Status.FAILED:
             background = False  # chainermn.global_except_hook aborts: no exit handlers run
-        if live.stopped or not background or self.exit_timeout <= 0:
-            self._give_up()
+        if live.stopped or not background or self.options.exit_timeout <= 0:
+            self.give_up()
             return False
         warn(f"SlackReport: Slack has not taken the final report within flush_timeout="
-             f"{self.flush_timeout:g} s; it is delivered in the background, and at exit "
-             f"the interpreter waits up to exit_timeout={self.exit_timeout:g} s for it")
-        _defer(self)
+             f"{self.options.flush_timeout:g} s; it is delivered in the background, and at "
+             f"exit the interpreter waits up to exit_timeout={self.options.exit_timeout:g} s "
+             f"for it")
+        FINAL_DELIVERIES.add(self)
         return False
 
-    def _report_rank_failure(self) -> bool:
-        """A rank other than 0 failed: show it in the job's message (or a new one)."""
-        if self.message.status != FAILED or not self._can_post or self.live is not None:
-            return False
-        self.message.set(elapsed=self.message.elapsed)
-        self.live = self._live_message(self.job_message, refresh=None)
-        self.live.start()
-        self.live.close(self.message.reply_text if self.message.mentions else None)
-        if self.live.wait(self.flush_timeout):  # the job may be aborted right after this
-            self._leave_budget()
+    def settle(self, timeout: Optional[float] = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: ``exit_timeout``) for a final text still
+        on its way; give it up if Slack has not taken it by then.  True if delivered."""
+        if self._phase is not _Phase.ENDING:
+            return self.delivered
+        limit = self.options.exit_timeout if timeout is None else timeout
+        if self._live.wait(limit):
+            self._phase = _Phase.ENDED
             return True
-        self._give_up()
+        self.give_up()
         return False
 
-    def _leave_budget(self) -> None:
-        """This run makes no more calls: its share of the budget goes to the others."""
-        if self.live is not None and self.live.budget is not None:
-            self.live.budget.leave()
-
-    def _give_up(self) -> None:
-        """Stop delivering; warn once and write the final text to stderr."""
-        live = self.live
+    def give_up(self) -> None:
+        """Stop delivering the final text: warn once and write it to stderr."""
+        live = self._live
+        if self._phase is not _Phase.ENDING or live is None:
+            return
+        self._phase = _Phase.ENDED
         live.abandon()
-        self._leave_budget()
         reason = ("Slack refused it earlier (see the warning above)" if live.stopped else
                   "Slack did not take it in time")
         warn(f"SlackReport: the final report is written to stderr: {reason}")
-        text = live.final_text or self.message.render(live.max_bytes)
+        text = live.final_text or self._message.render(live.max_bytes)
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
+    # -- helpers ---------------------------------------------------------------------
+    def _report_rank_failure(self, outcome: Outcome) -> bool:
+        """A rank other than 0 failed: show it in the job's message (or a new one)."""
+        if outcome.status is not Status.FAILED or self.missing:
+            self._phase = _Phase.ENDED
+            return False
+        self._live = self._live_message(self._job_message, refresh=None)
+        self._live.start()
+        self._live.close(self._message.reply_text if self._message.mentions else None)
+        if self._live.wait(self.options.flush_timeout):  # the job may be aborted right after
+            self._phase = _Phase.ENDED
+            return True
+        self.give_up()
+        return False
+
+    def _live_message(self, ref: Optional[MessageRef], refresh: Optional[float]) -> LiveMessage:
+        """A live message (a new one, or ``ref`` continued) with its shared budget."""
+        options = self.options
+        client = report_client(options.client, self._token, options.http_timeout)
+        budget = None
+        if options.update_limit is not None:
+            shared = SharedBudget(getattr(client, "token", None) or "", api_url(client))
+            budget = RunBudget(shared, options.update_limit, uuid.uuid4().hex)
+        mentions = self._message.mentions
+        return LiveMessage(
+            client, self.channel, self._message.render,
+            pacing=Pacing(min_interval=options.min_interval), max_bytes=options.max_bytes,
+            prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
+            name=f"SlackReport-{self.channel}", budget=budget,
+            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None)
+
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        live = self.live
-        if live is None:
-            return
-        if not live.closed:
-            self.message.set(status=TERMINATED, error=f"Terminated by {name} ({signum})")
-            self.finish(TERMINATED, background=False)
-        elif not live.ended and not live.wait(self.flush_timeout):
-            self._give_up()  # the signal came while finish() was waiting
-
-    @property
-    def mode(self) -> Mode:
-        """Where the report goes now (Slack refusing for good turns SLACK into FELL_BACK)."""
-        if self._mode is Mode.SLACK and self.live is not None and self.live.stopped:
-            self._mode = Mode.FELL_BACK
-        return self._mode
-
-    # -- helpers ---------------------------------------------------------------------
-    def _touch(self) -> None:
-        if self.live is not None:
-            self.live.touch()
-
-    def _make_client(self):
-        client = self._client
-        if client is None:
-            from slack_sdk import WebClient
-
-            return WebClient(token=self._token, timeout=self._http_timeout,
-                             base_url=os.environ.get(API_URL_ENV) or _SLACK_API_URL)
-        if not getattr(client, "token", None) and self._token:
-            client = copy.copy(client)  # the user's client stays as it was
-            client.token = self._token
-        return _without_rate_limit_retries(client)
-
-
-def _without_rate_limit_retries(client):
-    """``client``, or a copy of it without slack_sdk's ``RateLimitErrorRetryHandler``.
-
-    That handler sleeps for ``Retry-After`` inside the call and resends the
-    request: on the worker it would hide Slack's 429 from the rate budget that
-    every run of the token shares, and resend a stale text.  The report
-    handles 429s itself (see :mod:`~chainer_slack_report.transport.pacing`); the
-    user's client object stays as it was.
-    """
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
-    handlers = list(getattr(client, "retry_handlers", None) or [])
-    kept = [h for h in handlers if not isinstance(h, RateLimitErrorRetryHandler)]
-    if len(kept) == len(handlers):
-        return client
-    client = copy.copy(client)
-    client.retry_handlers = kept
-    return client
-
-
-# -- final reports still on their way at exit ----------------------------------------------
-_deferred: List[RunReport] = []
-_deferred_lock = threading.Lock()
-
-
-def _defer(report: RunReport) -> None:
-    with _deferred_lock:
-        if not _deferred:
-            atexit.register(_wait_at_exit)
-        _deferred.append(report)
-
-
-def wait_for_final_reports(timeout: Optional[float] = None) -> bool:
-    """Wait for final reports still being delivered in the background.
-
-    A final report that Slack did not take within ``flush_timeout`` (e.g. a
-    long ``Retry-After``) is delivered in the background.  At exit the
-    interpreter calls this with each report's ``exit_timeout``; call it
-    yourself to wait earlier (e.g. at the end of a notebook cell).  Reports
-    not delivered in time are given up: their final text goes to stderr.
-
-    Args:
-        timeout: Seconds to wait at most; None: each report's ``exit_timeout``.
-
-    Returns:
-        bool: True if every final report reached Slack.
-    """
-    with _deferred_lock:
-        reports = list(_deferred)
-        _deferred.clear()
-    start = time.monotonic()
-    all_delivered = True
-    for report in reports:
-        limit = report.exit_timeout if timeout is None else timeout
-        remaining = max(0.0, start + limit - time.monotonic())
-        if report.live.wait(remaining):
-            report._leave_budget()
-        else:
-            report._give_up()
-            all_delivered = False
-    return all_delivered
-
-
-def _wait_at_exit() -> None:
-    with _deferred_lock:
-        waiting = [r for r in _deferred if not r.live.ended]
-    if waiting:
-        longest = max(r.exit_timeout for r in waiting)
-        sys.stderr.write(f"chainer_slack_report: waiting up to {longest:g} s for Slack to "
-                         f"take the final report of {len(waiting)} run(s) "
-                         f"(Ctrl-C skips this)\n")
-        sys.stderr.flush()
-    try:
-        wait_for_final_reports()
-    except KeyboardInterrupt:
-        wait_for_final_reports(timeout=0)
-
-
-_SLACK_API_URL = "https://slack.com/api/"
-#: Points every default client at another Web API base URL (e.g. an emulator's).
-API_URL_ENV = "SLACK_API_URL"
-
-
-def _check_limit(update_limit) -> Optional[Limit]:
-    if update_limit is None:
-        return None
-    if (isinstance(update_limit, (str, bytes)) or not isinstance(update_limit, Sequence)
-            or len(update_limit) != 2):
-        raise TypeError(f"update_limit must be (calls, seconds), e.g. (50, 60.0) for "
-                        f"Slack's Tier 3, or None, got {update_limit!r}")
-    try:
-        return Limit(*update_limit)
-    except ValueError as exc:
-        raise ValueError(f"update_limit {tuple(update_limit)!r}: {exc}") from None
+        if self._phase is _Phase.LIVE:
+            self.end(Outcome.terminated(signum), background=False)
+        elif self._phase is _Phase.ENDING:  # the signal came while end() was waiting
+            self.settle(self.options.flush_timeout)
 
 
 def run_info(processes: int = 1, command: Optional[Sequence[str]] = None) -> dict:
@@ -528,19 +425,6 @@ def _quote(arg: str) -> str:
     return arg if re.fullmatch(r"[\w@%+=:,./-]*", arg) and arg else repr(arg)
 
 
-def _check_keys(name: str, keys) -> list:
-    """None or a list of non-empty str (observation keys)."""
-    if keys is None:
-        return []
-    if isinstance(keys, str) or not isinstance(keys, (list, tuple)):
-        raise TypeError(f"{name} must be a list of str (observation keys such as "
-                        f"'main/loss') or None, got {type(keys).__name__}")
-    for key in keys:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"{name} must hold non-empty str, got {key!r} in {keys!r}")
-    return list(keys)
-
-
 def _check_entries(entries) -> list:
     if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
         raise TypeError(f"entries must be a list of str (observation keys such as "
@@ -552,15 +436,3 @@ def _check_entries(entries) -> list:
         if not isinstance(entry, str) or not entry:
             raise TypeError(f"entries must be non-empty str, got {entry!r} in {entries!r}")
     return list(entries)
-
-
-def _check_number(name: str, value, *, unit: str, integer: bool = False,
-                  positive: bool = False) -> None:
-    expected = "an int" if integer else "a number"
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise TypeError(f"{name} must be {expected} ({unit}), got "
-                        f"{type(value).__name__} {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} ({unit}), "
-                         f"got {value!r}")

@@ -87,7 +87,9 @@ if _module_exists("chainer_slack_report.ppe") and not _imports("pytorch_pfn_extr
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
-autodoc_preserve_defaults = True
+# False: the flavours' signatures are made from ReportOptions (flavour_signature), so
+# their source has no defaults to preserve.
+autodoc_preserve_defaults = False
 autodoc_class_signature = "mixed"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False

@@ -34,7 +34,7 @@ from chainer import training
 from chainer.training import extensions
 from sklearn.datasets import load_digits
 
-from chainer_slack_report.rendering.message import DEFAULT_TEMPLATE
+from chainer_slack_report import DEFAULT_TEMPLATE
 
 ENTRIES = ["epoch", "main/loss", "validation/main/loss", "main/accuracy",
            "validation/main/accuracy", "elapsed_time"]

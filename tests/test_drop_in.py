@@ -89,7 +89,8 @@ def test_nothing_is_written_locally_while_slack_shows_the_report(slack_emulator,
 def test_local_mode_queues_no_rows():
     report = local_report(out=io.StringIO())
     make_trainer(report, epochs=5, log_trigger=(1, "iteration")).run()
-    assert report.report.message.queued == 0 and report.report.message.policy.count == 0
+    message = report.report._message
+    assert message.queued == 0 and message.policy.count == 0
 
 
 # -- falling back mid-run ---------------------------------------------------------------

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime
 import threading
-import traceback
 from collections import deque
-from typing import Callable, Iterable, List, Mapping, Optional, Sequence
+from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
+from ..outcome import Outcome, Status
 from .mentions import Mentions
 from .mrkdwn import Mrkdwn, escape, truncate_utf8, utf8_len
 from .normalizers import RowPolicy
@@ -23,10 +23,8 @@ from .sparklines import Series, sparkline
 from .template import Template
 
 __all__ = [
-    "ReportMessage", "DEFAULT_TEMPLATE", "BUILTIN_PLACEHOLDERS", "STARTED",
-    "TRAINING", "COMPLETED", "FAILED", "INTERRUPTED", "TERMINATED", "FINAL_STATUSES",
-    "format_elapsed", "format_header", "format_row", "format_error", "table_bytes",
-    "NOT_REPORTED",
+    "ReportMessage", "DEFAULT_TEMPLATE", "BUILTIN_PLACEHOLDERS", "format_elapsed",
+    "format_header", "format_row", "table_bytes", "NOT_REPORTED",
 ]
 
 #: The default ``template`` (the 2019 tool's layout).
@@ -40,20 +38,10 @@ BUILTIN_PLACEHOLDERS = frozenset({
     "finish_mentions", "progress", "eta", "progress_eta", "sparklines",
 })
 
-STARTED = "[Started]"
-TRAINING = "[Training]"
-COMPLETED = "[Completed]"
-FAILED = "[Failed]"
-INTERRUPTED = "[Interrupted]"
-TERMINATED = "[Terminated]"
-FINAL_STATUSES = frozenset({COMPLETED, FAILED, INTERRUPTED, TERMINATED})
-
 #: What ``{entry}`` shows for a table entry that has no value yet.
 NOT_REPORTED = "–"
 
 _FENCE = "```"
-_ERROR_MAX_BYTES = 1200
-_TRACEBACK_LINES = 6
 
 
 def format_elapsed(seconds: float) -> str:
@@ -97,11 +85,12 @@ def omitted_note(omitted: int, total: int) -> str:
     return f"… {omitted:,} of {total:,} rows not shown"
 
 
-def format_error(exc: BaseException, tb=None) -> str:
-    """The exception's last traceback lines and ``Type: message`` (plain text)."""
-    lines = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
-    tail = "\n".join(lines.rstrip("\n").splitlines()[-_TRACEBACK_LINES:])
-    return truncate_utf8(tail, _ERROR_MAX_BYTES, "\n…")
+class _State(NamedTuple):
+    """What the training thread last said: replaced as a whole, so a render sees one."""
+
+    status: Status
+    error: Optional[str] = None
+    elapsed: Optional[float] = None  # frozen at the end; None: read the clock
 
 
 class ReportMessage:
@@ -121,7 +110,7 @@ class ReportMessage:
             line each (``{sparklines}``, or after the table in ``{content}``).
         sparkline_width (int): Characters of each curve.
 
-    ``push`` and ``set`` are for the training thread and only store
+    ``push``, ``show`` and ``end`` are for the training thread and only store
     references; ``render`` is for one worker thread.  ``{elapsed}`` reads
     :attr:`clock` (seconds since the run started) at render time until a
     final status freezes it.
@@ -143,7 +132,7 @@ class ReportMessage:
         self.series = {key: Series(sparkline_width) for key in sparklines}
         self._run_info = {k: escape(v) for k, v in run_info.items()}
         self._pending: deque = deque()
-        self._state: dict = {"status": STARTED, "elapsed": None, "error": None}
+        self._state = _State(Status.STARTED)
         # Latest value of every key ever reported; entries show a dash until then.
         self._latest: dict = dict.fromkeys(self.entries, NOT_REPORTED)
         self._lock = threading.Lock()
@@ -153,21 +142,15 @@ class ReportMessage:
         """Queue new log rows (LogReport observations).  O(1) per row."""
         self._pending.extend(observations)
 
-    def set(self, *, status: Optional[str] = None, error: Optional[str] = None,
-            elapsed: Optional[float] = None) -> bool:
-        """Change the status, the error text, or freeze ``{elapsed}`` (seconds).
-
-        Returns:
-            bool: True if the status or the error changed (news worth a send).
-        """
-        state = dict(self._state)
-        for key, value in (("status", status), ("error", error), ("elapsed", elapsed)):
-            if value is not None:
-                state[key] = value
-        changed = (state["status"], state["error"]) != (self._state["status"],
-                                                         self._state["error"])
-        self._state = state
+    def show(self, status: Status) -> bool:
+        """A new status while the run lives; True if it changed (news worth a send)."""
+        changed = status is not self._state.status
+        self._state = self._state._replace(status=status)
         return changed
+
+    def end(self, outcome: Outcome, elapsed: float) -> None:
+        """The run ended as ``outcome`` after ``elapsed`` seconds (the clock stops)."""
+        self._state = _State(outcome.status, outcome.detail, elapsed)
 
     @property
     def queued(self) -> int:
@@ -175,17 +158,18 @@ class ReportMessage:
         return len(self._pending)
 
     @property
-    def status(self) -> str:
-        return self._state["status"]
+    def status(self) -> Status:
+        """The status now."""
+        return self._state.status
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self._state.status.final
 
     @property
     def elapsed(self) -> float:
         """Seconds since the run started: frozen at the end, else :attr:`clock`."""
-        frozen = self._state["elapsed"]
+        frozen = self._state.elapsed
         return frozen if frozen is not None else self.clock()
 
     # -- worker thread -------------------------------------------------------
@@ -205,7 +189,7 @@ class ReportMessage:
                 return truncate_utf8(self.template.render(values), max_bytes)
             values["content"] = Mrkdwn("")
             fixed = utf8_len(self.template.render(values))
-            error = self._state["error"]
+            error = self._state.error
             curves = "" if "sparklines" in values else self._sparklines()
             room = ((max_bytes - fixed) // n_content
                     - utf8_len(_table(self.header, [], error, curves)))
@@ -216,10 +200,10 @@ class ReportMessage:
         """The thread reply that notifies ``finish_mentions`` of the outcome."""
         state = self._state
         info = self._run_info
-        text = (f"{self.mentions.render()} {state['status']} after "
+        text = (f"{self.mentions.render()} {state.status} after "
                 f"{format_elapsed(self.elapsed)}: `{info['command']}` on {info['hostname']}")
-        if state["error"]:
-            last = state["error"].strip().splitlines()[-1]
+        if state.error:
+            last = state.error.strip().splitlines()[-1]
             text += f"\n{_FENCE}{escape(last)}{_FENCE}"
         return truncate_utf8(text, 3000)
 
@@ -251,7 +235,7 @@ class ReportMessage:
         state = self._state
         values: dict = dict(self._latest)
         values.update(self._run_info)
-        values["status"] = state["status"]
+        values["status"] = str(state.status)
         values["elapsed"] = format_elapsed(self.elapsed)
         values["finish_mentions"] = (
             Mrkdwn(self.mentions.render()) if self.is_final else Mrkdwn(""))

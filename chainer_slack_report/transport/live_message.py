@@ -94,11 +94,16 @@ class LiveMessage:
         self._prefix = ""
         self._warned: set = set()
         self._worker = LatestWorker(self._send, self._ready_at, refresh_after=refresh_after,
-                                    name=f"{name}-worker")
+                                    name=f"{name}-worker", on_end=self._leave_budget)
 
     # -- caller side (training thread) ---------------------------------------------
     def start(self) -> None:
-        """Start the worker; it posts the first text as soon as it can."""
+        """Start the worker; it posts the first text as soon as it can.
+
+        The run counts in the shared budget from now until the worker ends.
+        """
+        if self.budget is not None:
+            self.budget.join()
         self._worker.start()
 
     def touch(self) -> None:
@@ -174,6 +179,11 @@ class LiveMessage:
         return self._worker.delivered
 
     # -- worker thread -------------------------------------------------------------
+    def _leave_budget(self) -> None:
+        """This run makes no more calls: its share of the budget goes to the others."""
+        if self.budget is not None:
+            self.budget.leave()
+
     def _ready_at(self, final: bool) -> float:
         return self.pacing.ready_at(final=final)
 

@@ -39,11 +39,16 @@ class LatestWorker:
             state counts as news even without :meth:`touch` (a clock shown in
             it moves); None: only :meth:`touch` makes news.
         name (str): Names the thread.
+        on_end (callable or None): ``on_end()``, called once when the worker
+            has ended (delivered, stopped or abandoned), on its thread; it
+            must not raise.
     """
 
     def __init__(self, send: Callable[[bool], bool], ready_at: Callable[[bool], float], *,
-                 refresh_after: Optional[float] = None, name: str = "worker") -> None:
+                 refresh_after: Optional[float] = None, name: str = "worker",
+                 on_end: Optional[Callable[[], None]] = None) -> None:
         self._send = send
+        self._on_end = on_end
         self._ready_at = ready_at
         self._refresh_after = refresh_after
         self._name = name
@@ -82,7 +87,7 @@ class LatestWorker:
             self._closing = True
             self._cond.notify()
         if self._thread is None:
-            self._ended.set()
+            self._end()
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait up to ``timeout`` seconds for the final delivery; True if delivered."""
@@ -124,6 +129,17 @@ class LatestWorker:
         except Exception:  # noqa: BLE001 - the last line of defence; logged, never raised
             logger.exception("%s stopped", self._name)
             self.stopped = StopSending("the worker crashed")
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        if self._ended.is_set():
+            return
+        try:
+            if self._on_end is not None:
+                self._on_end()
+        except Exception:  # noqa: BLE001 - logged, never raised
+            logger.exception("%s: on_end failed", self._name)
         finally:
             self._ended.set()
 

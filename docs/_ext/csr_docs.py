@@ -92,18 +92,6 @@ def _code(text: str) -> nodes.literal:
     return nodes.literal(text, text)
 
 
-def _default(func, name: str):
-    """The default value of parameter ``name`` of ``func``, read from the function itself
-    (not from ``inspect.signature``, which ``autodoc_preserve_defaults`` rewrites)."""
-    kwdefaults = func.__kwdefaults__ or {}
-    if name in kwdefaults:
-        return kwdefaults[name]
-    code = func.__code__
-    positional = code.co_varnames[:code.co_argcount]
-    defaults = func.__defaults__ or ()
-    return dict(zip(positional[len(positional) - len(defaults):], defaults))[name]
-
-
 def _note_module(directive: SphinxDirective, module) -> None:
     """Rebuild the page when ``module``'s source changes."""
     path = getattr(module, "__file__", None)
@@ -213,12 +201,12 @@ class FairShareTable(SphinxDirective):
     option_spec = {"runs": directives.positive_int_list}
 
     def run(self) -> List[nodes.Node]:
-        from chainer_slack_report.run_report import RunReport
+        from chainer_slack_report.options import ReportOptions
         from chainer_slack_report.transport import budget as bmod
 
         _note_module(self, bmod)
         runs_list = self.options.get("runs", [1, 2, 4, 8, 16, 32, 64])
-        min_interval = _default(RunReport.__init__, "min_interval")
+        min_interval = ReportOptions().min_interval
         limit = bmod.CHAT_UPDATE
         rows = []
         with tempfile.TemporaryDirectory() as state_dir:

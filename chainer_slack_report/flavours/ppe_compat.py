@@ -1,0 +1,72 @@
+"""The pytorch-pfn-extras internals the ppe flavour relies on, in one place.
+
+Each is a private attribute of pytorch-pfn-extras (checked from 0.9.0 on, the
+lowest version the package declares; ``tests/test_ppe.py`` checks each
+against the installed version).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, List, Tuple
+
+from pytorch_pfn_extras.training import manager as _manager_module
+from pytorch_pfn_extras.training.extensions import LogReport, PlotReport
+
+__all__ = ["plot_report_files", "log_report_of", "new_looker", "training_length",
+           "restoring"]
+
+
+def plot_report_files(manager) -> List[str]:
+    """The image paths of the manager's PlotReport extensions (``manager.out/loss.png``, …).
+
+    ppe keeps extensions in ``ExtensionsManager._extensions`` (name → entry)
+    and a PlotReport's file name in ``PlotReport._file_name``.
+    """
+    entries = manager._extensions.values()
+    return [os.path.join(manager.out, entry.extension._file_name) for entry in entries
+            if isinstance(entry.extension, PlotReport)]
+
+
+def log_report_of(print_report, manager) -> Tuple[LogReport, bool]:
+    """The LogReport a PrintReport reads (``PrintReport._log_report``), and whether the
+    PrintReport owns it (and so must run it) rather than naming a manager extension.
+
+    Raises:
+        ValueError: The manager has no extension of the name given.
+        TypeError: The extension of that name is no LogReport.
+    """
+    log_report = print_report._log_report
+    if not isinstance(log_report, str):
+        return log_report, True
+    found = manager.get_extension(log_report)
+    if not isinstance(found, LogReport):
+        raise TypeError(f"log_report {log_report!r} must name a LogReport, "
+                        f"got {type(found).__name__}")
+    return found, False
+
+
+def new_looker(log_report: LogReport):
+    """A reader of the LogReport's rows of its own, as ppe's PrintReport has
+    (``LogReport._log_buffer.emit_new_looker()``): ``get()`` gives the rows since its
+    last ``clear()``, also after LogReport wrote them out with ``append=True``."""
+    return log_report._log_buffer.emit_new_looker()
+
+
+def training_length(manager) -> Callable[[], Tuple[float, str]]:
+    """The stop trigger's ``get_training_length`` (``ExtensionsManager._stop_trigger``:
+    the public ``stop_trigger`` is its evaluation, a bool)."""
+    return manager._stop_trigger.get_training_length
+
+
+def restoring(manager) -> bool:
+    """True while ``manager.load_state_dict`` runs: ppe starts the extensions from
+    within it (reading ``manager.models`` does) before it hands them their state."""
+    code = _manager_module._BaseExtensionsManager.load_state_dict.__code__
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code and frame.f_locals.get("self") is manager:
+            return True
+        frame = frame.f_back
+    return False
