@@ -73,7 +73,7 @@ GROUPS = {
 MODULE_GROUPS = {
     **dict.fromkeys(["test_bad_input.py", "test_drop_in.py", "test_faults.py",
                      "test_glance.py", "test_lifecycle.py", "test_slack_report.py",
-                     "test_view.py", "test_examples.py", "run_mpi.py", "run_training.py"],
+                     "test_view.py", "test_examples.py", "test_compat.py", "run_mpi.py", "run_training.py"],
                     "chainer"),
     "test_ppe.py": "ppe", "run_ppe.py": "ppe", "test_docs.py": "docs",
 }

@@ -15,7 +15,8 @@ CORE = ["run_report", "transport.live_message", "transport.budget", "rendering.m
         "rendering.normalizers", "rendering.template", "rendering.mrkdwn", "rendering.mentions",
         "transport.pacing", "rendering.progress", "job.ranks", "transport.slack_errors",
         "rendering.sparklines", "job.termination", "warning", "transport.worker", "cli",
-        "testing", "testing.emulator", "testing.view"]
+        "testing", "testing.emulator", "testing.view", "options", "outcome",
+        "transport.client", "transport.deliveries", "flavours.base"]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="Chainer imports on Python <= 3.11")

@@ -13,7 +13,8 @@ import warnings
 
 import pytest
 import torch
-from conftest import table_rows, wait_until
+from conftest import needs, table_rows, wait_until
+from pytorch_pfn_extras.training import extension as ppe_extension
 from pytorch_pfn_extras.training import extensions
 from run_ppe import ENTRIES, Boom, Run
 
@@ -108,11 +109,12 @@ def test_crash_in_run_iteration_gives_failed_without_finalize(slack_emulator, bu
     # LogReport every 5 iterations, SlackReport every 10: the crash at iteration 56
     # comes after LogReport's row 55, which SlackReport was never called for.
     report = build()
+    probe = FinalizeProbe()
     run = Run(report, epochs=30, log_trigger=(5, "iteration"), report_trigger=(10, "iteration"),
-              out=str(tmp_path))
+              out=str(tmp_path), extra=[probe])
     with pytest.raises(Boom, match="loss exploded"):
         run.train(crash_at=56, crash=Boom("loss exploded <@U0BADBAD1>"))
-    assert not run.manager._finalized  # ppe finalizes no extension after an error...
+    assert not probe.finalized  # ppe finalizes no extension after an error...
     assert report.live.delivered  # ...so on_error delivered [Failed] itself
     text = only_message(slack_emulator).text
     assert text.startswith("[Failed]")
@@ -123,6 +125,19 @@ def test_crash_in_run_iteration_gives_failed_without_finalize(slack_emulator, bu
     assert column(text, 1) == logged
     run.manager.finalize()  # as ppe's Trainer does after an error: changes nothing
     assert only_message(slack_emulator).text == text
+
+
+class FinalizeProbe(ppe_extension.Extension):
+    """An extension that notes whether the manager finalized it."""
+
+    trigger = (1, "iteration")
+    finalized = False
+
+    def __call__(self, manager) -> None:
+        pass
+
+    def finalize(self, manager) -> None:
+        self.finalized = True
 
 
 def test_ctrl_c_with_finalize_in_finally_gives_interrupted(slack_emulator, build, tmp_path):
@@ -358,6 +373,87 @@ def test_an_initialized_process_group_wins_over_the_environment(monkeypatch, tmp
             assert SlackReport(None, None, ENTRIES).report.process == Process(0, 1)
     finally:
         dist.destroy_process_group()
+
+
+# -- the same as the Chainer flavour: sparklines, plots, progress -------------------------------
+def test_sparklines_progress_and_eta_in_a_ppe_loop(slack_emulator, build, tmp_path):
+    report = build(template="{status} {progress} | ETA {eta}\n{content}",
+                   sparklines=["main/loss"])
+    run = Run(report, epochs=3, out=str(tmp_path))
+    run.train()
+    message = only_message(slack_emulator)
+    # the manager's stop trigger (3 epochs) gives the progress while training
+    training = [t for t in message.history if t.startswith("[Training]")]
+    assert training and training[0].startswith("[Training] epoch 1/3 · 33 % | ETA ")
+    assert message.text.startswith("[Completed]  | ETA \n")  # both vanish at the end
+    # the whole run's loss curve, ending in the newest value
+    last_loss = run.manager.get_extension("LogReport").log[-1]["main/loss"]
+    (curve,) = [line for line in message.text.splitlines() if line.startswith("main/loss ")]
+    assert curve.split()[-1] == format(last_loss, ".4g")
+    assert len(curve.split()[1]) == 3 and set(curve.split()[1]) <= set("▁▂▃▄▅▆▇█")
+
+
+def test_plots_upload_ppes_plotreport_images_into_the_thread(slack_emulator, build, tmp_path):
+    pytest.importorskip("matplotlib")
+    report = build(plots=True)
+    run = Run(report, epochs=2, out=str(tmp_path), extra=[
+        (extensions.PlotReport(["main/loss"], "epoch", filename="loss.png"),
+         {"trigger": (1, "epoch")})])
+    run.train()
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed]")
+    (upload,) = [r for r in message.replies if r.files]
+    assert [f["name"] for f in upload.files] == ["loss.png"]
+    assert (tmp_path / "loss.png").read_bytes() == \
+        slack_emulator.files[upload.files[0]["id"]]["content"]
+
+
+def test_the_ppe_and_chainer_flavours_take_the_same_arguments():
+    import inspect
+    import pydoc
+
+    ppe_params = list(inspect.signature(SlackReport).parameters)
+    assert ppe_params[:5] == ["access_token", "channel_id", "entries", "log_report", "out"]
+    assert {"sparklines", "plots", "min_interval", "options"} <= set(ppe_params)
+    assert "min_interval: 'float' = 1.2" in pydoc.render_doc(SlackReport)  # help() lists them
+    needs("chainer")
+    from chainer_slack_report import SlackReport as ChainerSlackReport
+
+    chainer_params = list(inspect.signature(ChainerSlackReport).parameters)
+    assert chainer_params == ppe_params[:5] + ["comm"] + ppe_params[5:]
+
+
+# -- pytorch-pfn-extras internals (flavours/ppe_compat.py) -------------------------------------
+def test_restoring_is_true_only_inside_manager_load_state_dict(tmp_path):
+    from chainer_slack_report.flavours import ppe_compat
+
+    class Notes(ppe_extension.Extension):
+        trigger = (1, "iteration")
+
+        def __init__(self):
+            self.seen = []
+
+        def initialize(self, manager):
+            self.seen.append(ppe_compat.restoring(manager))
+
+        def __call__(self, manager):
+            self.seen.append(ppe_compat.restoring(manager))
+
+    first = Run(None, epochs=1, out=str(tmp_path), extra=[Notes()])
+    first.train()
+    state = first.manager.state_dict()
+    notes = Notes()
+    second = Run(None, epochs=2, out=str(tmp_path), extra=[notes])
+    second.manager.load_state_dict(state)  # starts the extensions from within
+    second.train()
+    assert notes.seen[0] is True and not any(notes.seen[1:]) and len(notes.seen) == 5
+
+
+def test_our_looker_sees_every_row_when_logreport_appends(slack_emulator, build, tmp_path):
+    # LogReport(append=True) clears its own view of the rows after each write
+    report = build(log_report=extensions.LogReport(append=True, filename="log.jsonl"))
+    Run(report, epochs=3, out=str(tmp_path), log_report=False).train()
+    assert column(only_message(slack_emulator).text, 1) == [4, 8, 12]
 
 
 # -- construction and imports -------------------------------------------------------------------
