@@ -20,6 +20,7 @@ from .rendering.message import DEFAULT_TEMPLATE
 from .rendering.normalizers import Normalizer, RowPolicy, make_policy
 from .rendering.template import Template
 from .transport.budget import Limit
+from .transport.lost_notice import MAX_LOST_AFTER, MIN_LOST_AFTER
 
 __all__ = ["ReportOptions", "OPTIONS_DOC", "flavour_signature", "MIN_MAX_BYTES"]
 
@@ -95,7 +96,19 @@ OPTIONS_DOC = """\
             thread at the end of the run (also after a failure), with
             slack_sdk's ``files_upload_v2`` (scope ``files:write``).  A list:
             those file paths.  A missing scope or a failed upload gives one
-            warning and never harms the report."""
+            warning and never harms the report.
+        watchdog (bool): Start a small watchdog process that edits the message
+            to ``[Killed]`` or ``[Lost]`` (with the newest rows, the cause if
+            known, host and PID) and notifies ``finish_mentions`` if the
+            training process dies without a final report: SIGKILL (the OOM
+            killer), a segmentation fault, ``os._exit``.  Default True
+            (``$CHAINER_SLACK_REPORT_WATCHDOG=0`` turns it off for every run).
+        lost_after (float or None): Seconds: while the run lives, a thread
+            reply is kept scheduled (``chat.scheduleMessage``) this far ahead
+            and moved forward every ``lost_after / 2`` seconds; if nothing of
+            the run is left to move it — the host is gone — Slack posts it,
+            notifying ``finish_mentions``.  Default 900; at least 60, at most
+            120 days (Slack's limit); None: no such notice."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +140,8 @@ class ReportOptions:
     update_limit: Optional[Tuple[int, float]] = (50, 60.0)
     sparklines: Optional[Sequence[str]] = None
     plots: Union[bool, Sequence[str]] = False
+    watchdog: bool = True
+    lost_after: Optional[float] = 900.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.template, str):
@@ -150,6 +165,15 @@ class ReportOptions:
         object.__setattr__(self, "update_limit", _check_limit(self.update_limit))
         object.__setattr__(self, "sparklines", _check_keys("sparklines", self.sparklines))
         object.__setattr__(self, "plots", _check_plots(self.plots))
+        if not isinstance(self.watchdog, bool):
+            raise TypeError(f"watchdog must be True or False, got {self.watchdog!r}")
+        if self.lost_after is not None:
+            _check_number("lost_after", self.lost_after, unit="seconds", positive=True)
+            if not MIN_LOST_AFTER <= self.lost_after <= MAX_LOST_AFTER:
+                raise ValueError(f"lost_after must be between {MIN_LOST_AFTER:g} and "
+                                 f"{MAX_LOST_AFTER:g} seconds (120 days, chat.scheduleMessage's "
+                                 f"limit), or None, got {self.lost_after!r}")
+            object.__setattr__(self, "lost_after", float(self.lost_after))
 
     @classmethod
     def of(cls, owner: str, options: Optional[ReportOptions],

@@ -31,6 +31,8 @@ class Status(str, enum.Enum):
     FAILED = "[Failed]"  #: ended by an exception (or a non-zero exit status)
     INTERRUPTED = "[Interrupted]"  #: ended by Ctrl-C (SIGINT)
     TERMINATED = "[Terminated]"  #: ended from outside (SIGTERM, SIGHUP)
+    KILLED = "[Killed]"  #: died of a fatal signal, or the OOM killer (the watchdog saw why)
+    LOST = "[Lost]"  #: died without a final report and without a trace of why
 
     def __str__(self) -> str:
         return self.value
@@ -80,6 +82,16 @@ class Outcome:
     def terminated(cls, signum: int, detail: Optional[str] = None) -> Outcome:
         """Ended by signal ``signum`` from outside (``"Terminated by SIGTERM (15)"``)."""
         return cls(Status.TERMINATED, detail or f"Terminated by {signal_name(signum)} ({signum})")
+
+    @classmethod
+    def killed(cls, detail: str) -> Outcome:
+        """Died of a fatal signal or an OOM kill, as ``detail`` says (the watchdog's)."""
+        return cls(Status.KILLED, detail)
+
+    @classmethod
+    def lost(cls, detail: str) -> Outcome:
+        """Died without a final report, cause unknown (the watchdog's)."""
+        return cls(Status.LOST, detail)
 
     @classmethod
     def of_exception(cls, exc: Optional[BaseException]) -> Outcome:

@@ -24,6 +24,7 @@ from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequ
 
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
+from .job.watchdog import Watchdog, start_watchdog
 from .options import ReportOptions
 from .outcome import Outcome, Status
 from .rendering.mentions import Mentions
@@ -41,6 +42,8 @@ from .warning import warn
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
            "CurrentStdout", "resume_note", "run_info"]
 
+#: ``0`` turns the watchdog off for every run of the process (e.g. in a test suite).
+WATCHDOG_ENV = "CHAINER_SLACK_REPORT_WATCHDOG"
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
 
 
@@ -143,8 +146,8 @@ class RunReport:
         self.process = process if process is not None else launcher_process()
         #: The channel ID or name given (or ``$SLACK_CHANNEL_ID``).
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
-        self._message = ReportMessage(template, entries, options.policy(),
-                                      run_info(self.process.size, command),
+        self._run_info = run_info(self.process.size, command)
+        self._message = ReportMessage(template, entries, options.policy(), self._run_info,
                                       Mentions(options.finish_mentions),
                                       show_header=show_header, sparklines=options.sparklines)
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
@@ -152,6 +155,7 @@ class RunReport:
         self._job_message: Optional[MessageRef] = None
         self._phase = _Phase.NEW
         self._signals = TerminationHandler(self._on_signal)
+        self._watchdog: Optional[Watchdog] = None
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -256,6 +260,7 @@ class RunReport:
             self._live.reply(lambda: note)
         if watch_signals:
             self._signals.install()
+        self._start_watchdog(resume)
         self._live.start()
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
@@ -265,11 +270,15 @@ class RunReport:
         rows = list(observations)
         if rows:
             self._message.push(rows)
+            if self._watchdog is not None:
+                self._watchdog.rows(rows, self._message.elapsed)
             self.refresh()
 
     def running(self, status: Status = Status.TRAINING) -> None:
         """The run is running (``[Training]``); a change is sent, a repeat is not."""
         if self._phase is _Phase.LIVE and self._message.show(status):
+            if self._watchdog is not None:
+                self._watchdog.status(status, self._message.elapsed)
             self.refresh()
 
     def refresh(self) -> None:
@@ -318,7 +327,10 @@ class RunReport:
             outcome = Outcome(outcome.status, f"Rank {rank} of {size} failed:\n{outcome.detail}")
         if first_phase is _Phase.NEW:
             self._message.clock = lambda: 0.0
-        self._message.end(outcome, self._message.elapsed)  # the clock stops here
+        elapsed = self._message.elapsed
+        self._message.end(outcome, elapsed)  # the clock stops here
+        if self._watchdog is not None:  # delivered by the watchdog if this process dies now
+            self._watchdog.ended(outcome.status, outcome.detail, elapsed)
         if self._mode is Mode.SILENT:
             return self._report_rank_failure(outcome)
         live = self._live
@@ -327,7 +339,7 @@ class RunReport:
             return False
         live.close(self._message.reply_text if self._message.mentions else None, files)
         if live.wait(self.options.flush_timeout) or self._phase is _Phase.ENDED:
-            self._phase = _Phase.ENDED  # (a signal during the wait may have given it up)
+            self._ended()  # (a signal during the wait may have given it up)
             return self.delivered
         if size > 1 and outcome.status is Status.FAILED:
             background = False  # chainermn.global_except_hook aborts: no exit handlers run
@@ -348,7 +360,7 @@ class RunReport:
             return self.delivered
         limit = self.options.exit_timeout if timeout is None else timeout
         if self._live.wait(limit):
-            self._phase = _Phase.ENDED
+            self._ended()
             return True
         self.give_up()
         return False
@@ -358,7 +370,7 @@ class RunReport:
         live = self._live
         if self._phase is not _Phase.ENDING or live is None:
             return
-        self._phase = _Phase.ENDED
+        self._ended()
         live.abandon()
         reason = ("Slack refused it earlier (see the warning above)" if live.stopped else
                   "Slack did not take it in time")
@@ -368,6 +380,46 @@ class RunReport:
         sys.stderr.flush()
 
     # -- helpers ---------------------------------------------------------------------
+    def _ended(self) -> None:
+        """The final text is delivered or given up: nothing is left for the watchdog."""
+        self._phase = _Phase.ENDED
+        if self._watchdog is not None:
+            self._watchdog.done()
+            self._watchdog = None
+
+    def _start_watchdog(self, resume: Optional[MessageRef]) -> None:
+        """Start the watchdog process (see :mod:`~chainer_slack_report.job.watchdog`)."""
+        options = self.options
+        if not options.watchdog or os.environ.get(WATCHDOG_ENV, "1") == "0":
+            return
+        client = self._live.client
+        token = getattr(client, "token", None)
+        policy = options.len_normalizer
+        config = {
+            "token": token, "api_url": api_url(client), "channel": self.channel,
+            "http_timeout": options.http_timeout, "entries": self.entries,
+            "template": options.template, "max_bytes": options.max_bytes,
+            "len_normalizer": policy if isinstance(policy, str) else None,
+            "sparklines": list(options.sparklines), "finish_mentions": options.finish_mentions,
+            "run_info": self._run_info, "show_header": self._message.header is not None,
+            "lost_after": options.lost_after, "exit_timeout": options.exit_timeout,
+            "update_limit": (None if options.update_limit is None else
+                             [options.update_limit.calls, options.update_limit.per])}
+        try:
+            self._watchdog = start_watchdog(config)
+        except Exception as exc:  # noqa: BLE001 - the run goes on without one
+            warn(f"SlackReport could not start its watchdog ({type(exc).__name__}: {exc}); "
+                 f"a death without a final report (SIGKILL, a segmentation fault) will not "
+                 f"show in Slack")
+            return
+        self._watchdog.status(self._message.status, self._message.elapsed)
+        if resume is not None:
+            self._watchdog.posted(*resume)
+
+    def _posted(self, channel_id: str, ts: str) -> None:
+        if self._watchdog is not None:
+            self._watchdog.posted(channel_id, ts)
+
     def _report_rank_failure(self, outcome: Outcome) -> bool:
         """A rank other than 0 failed: show it in the job's message (or a new one)."""
         if outcome.status is not Status.FAILED or self.missing:
@@ -396,7 +448,8 @@ class RunReport:
             pacing=Pacing(min_interval=options.min_interval), max_bytes=options.max_bytes,
             prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
             name=f"SlackReport-{self.channel}", budget=budget,
-            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None)
+            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None,
+            on_posted=self._posted)
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""

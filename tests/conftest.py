@@ -73,7 +73,8 @@ GROUPS = {
 MODULE_GROUPS = {
     **dict.fromkeys(["test_bad_input.py", "test_drop_in.py", "test_faults.py",
                      "test_glance.py", "test_lifecycle.py", "test_slack_report.py",
-                     "test_view.py", "test_examples.py", "test_compat.py", "run_mpi.py", "run_training.py"],
+                     "test_view.py", "test_examples.py", "test_compat.py", "test_endings.py",
+                     "run_mpi.py", "run_training.py"],
                     "chainer"),
     "test_ppe.py": "ppe", "run_ppe.py": "ppe", "test_docs.py": "docs",
 }
@@ -175,9 +176,12 @@ def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
 
 @pytest.fixture(autouse=True)
 def budget_state_dir(tmp_path_factory, monkeypatch):
-    """Each test's shared rate budgets live in a directory of their own."""
+    """Each test's shared rate budgets live in a directory of their own; and no test's
+    run starts a watchdog process unless the test asks for one (tests/test_endings.py):
+    hundreds of short runs would each start one."""
     path = tmp_path_factory.mktemp("budget_state")
     monkeypatch.setenv("CHAINER_SLACK_REPORT_STATE_DIR", str(path))
+    monkeypatch.setenv("CHAINER_SLACK_REPORT_WATCHDOG", "0")
     yield path
     # A final report a test left on its way (its emulator is gone) is given up
     # here, not counted by a later test's wait_for_final_reports().

@@ -38,6 +38,57 @@ class Pace(training.Extension):
         time.sleep(self.seconds)
 
 
+class Die(training.Extension):
+    """Ends the process, without Python's ``finally``, once epoch ``at`` has been logged."""
+
+    trigger = (1, "iteration")
+    priority = training.PRIORITY_READER - 1  # after LogReport and SlackReport
+
+    def __init__(self, how: str, at: int) -> None:
+        self.how, self.at = how, at
+
+    def __call__(self, trainer) -> None:
+        if trainer.updater.epoch_detail < self.at:
+            return
+        print("DYING", flush=True)
+        time.sleep(0.5)  # the report hands the rows over (no Slack call needed for that)
+        if self.how == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)  # SIGSEGV in native code
+        elif self.how == "os-exit":
+            os._exit(3)
+        elif self.how == "oom":
+            hog = []
+            while True:
+                hog.append(bytearray(64 << 20))  # touched: the pages are really used
+        elif self.how == "hang":
+            while True:
+                time.sleep(3600)
+
+
+class ForkWorkers(training.Extension):
+    """Forks two worker processes at the first iteration, as a DataLoader does."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def __call__(self, trainer) -> None:
+        if self.done:
+            return
+        self.done = True
+        parent = os.getpid()
+        if os.fork() == 0:  # a worker that exits at once (no exit handlers, as in a fork)
+            os._exit(0)
+        if os.fork() == 0:  # a worker that lives until the training process is gone
+            while os.getppid() == parent:
+                time.sleep(0.1)
+            os._exit(0)
+        print("FORKED", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -51,6 +102,16 @@ def main() -> None:
     parser.add_argument("--exit-timeout", type=float, default=120.0)
     parser.add_argument("--user-handler", action="store_true",
                         help="install a SIGTERM handler of the user's that exits with 3")
+    parser.add_argument("--die", choices=["segfault", "os-exit", "oom", "hang"],
+                        help="at --die-at: die of SIGSEGV in native code, leave by "
+                             "os._exit(3), allocate until the OOM killer ends it, or stop "
+                             "logging (sleep) for good")
+    parser.add_argument("--die-at", type=int, default=3, metavar="EPOCH")
+    parser.add_argument("--fork-workers", action="store_true",
+                        help="fork two workers as a DataLoader would: one exits at once, "
+                             "one lives as long as the training process does")
+    parser.add_argument("--lost-after", type=float, default=None)
+    parser.add_argument("--mentions", default=None)
     args = parser.parse_args()
 
     if args.user_handler:
@@ -62,11 +123,17 @@ def main() -> None:
     client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=args.url)
     report = SlackReport(None, args.channel, ENTRIES, client=client,
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
-                         exit_timeout=args.exit_timeout,
+                         exit_timeout=args.exit_timeout, lost_after=args.lost_after,
+                         finish_mentions=args.mentions,
                          template="{status} {args}\n{content}")
+    extra = [Pace(args.sleep)]
+    if args.die:
+        extra.append(Die(args.die, args.die_at))
+    if args.fork_workers:
+        extra.append(ForkWorkers())
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
-                           extra=[Pace(args.sleep)])
+                           extra=extra)
     trainer.run()
     print("TS", report.live.ts, "UPDATES", report.live.updates, flush=True)
 

@@ -167,6 +167,28 @@ class ReportMessage:
         return self._state.status.final
 
     @property
+    def run_info(self) -> Mapping[str, str]:
+        """``{hostname}``, ``{command}``, … as the message shows them (escaped mrkdwn)."""
+        return self._run_info
+
+    def latest_summary(self, max_items: int = 6) -> str:
+        """The newest value of each entry reported so far, e.g. ``epoch 12, main/loss
+        0.0312`` (escaped mrkdwn; numbers as ``.4g``).  Read on the worker thread."""
+        with self._lock:
+            self._drain()
+            items = []
+            for key in self.entries:
+                value = self._latest.get(key, NOT_REPORTED)
+                if value is NOT_REPORTED:
+                    continue
+                try:
+                    shown = format(value, ".4g")
+                except (TypeError, ValueError):
+                    shown = str(value)
+                items.append(f"{key} {shown}")
+            return escape(", ".join(items[:max_items]))
+
+    @property
     def elapsed(self) -> float:
         """Seconds since the run started: frozen at the end, else :attr:`clock`."""
         frozen = self._state.elapsed

@@ -64,13 +64,17 @@ class LiveMessage:
             of this token on this host; every request asks it first (final
             updates and thread replies with priority), tells it of 429s and
             successes, and intermediate updates keep to its fair interval.
+        on_posted (callable or None): ``on_posted(channel_id, ts)``, called on
+            the worker each time a message is posted (the first, or one that
+            continues a message that can no longer be edited); must not raise.
     """
 
     def __init__(self, client, channel: str, render: Callable[[int], str], *,
                  pacing: Pacing, max_bytes: int = 4000, prepare: Sequence[Callable] = (),
                  refresh_after: Optional[float] = None, name: str = "SlackReport",
                  channel_id: Optional[str] = None, ts: Optional[str] = None,
-                 budget: Optional[RunBudget] = None) -> None:
+                 budget: Optional[RunBudget] = None,
+                 on_posted: Optional[Callable[[str, str], None]] = None) -> None:
         self._client = client
         self._channel = channel
         self._render = render
@@ -78,6 +82,7 @@ class LiveMessage:
         self.budget = budget
         self.max_bytes = max_bytes
         self._prepare = list(prepare)
+        self._on_posted = on_posted
         self.channel_id: Optional[str] = channel_id if ts else None  #: from chat.postMessage
         self.ts: Optional[str] = ts if channel_id else None  #: the live message's ts
         self.final_text: Optional[str] = None  #: the last final text rendered
@@ -156,6 +161,11 @@ class LiveMessage:
     def abandon(self) -> None:
         """Give up delivering the final text."""
         self._worker.abandon()
+
+    @property
+    def client(self):
+        """The ``slack_sdk.WebClient`` it calls Slack with."""
+        return self._client
 
     @property
     def stopped(self) -> Optional[str]:
@@ -244,6 +254,8 @@ class LiveMessage:
             self.channel_id, self.ts = response["channel"], response["ts"]
             self.posts += 1
             self._posted.set()
+            if self._on_posted is not None:
+                self._on_posted(self.channel_id, self.ts)
         else:
             response = self._request("chat.update", final, channel=self.channel_id,
                                      ts=self.ts, text=text)

@@ -1,0 +1,180 @@
+"""The watchdog: a small process that reports the run if the run dies without doing so.
+
+A process that is killed (SIGKILL: the kernel's OOM killer, ``kill -9``,
+``scancel --signal=KILL``), dies of a fatal signal in native code (SIGSEGV,
+SIGBUS, SIGABRT, SIGFPE, SIGILL) or leaves by ``os._exit`` runs no
+``finally`` and no exit handler: its message would show ``[Training]``
+forever.  The reporting rank therefore starts one watchdog process
+(:func:`start_watchdog`, at the report's start) and tells it, through a pipe,
+everything the message shows — the rows, the status, where the message is —
+at no Slack call.  When the training process disappears without having said
+that its final state is delivered, the watchdog edits the message to
+``[Killed]`` (a fatal signal that ``faulthandler`` reported, or an OOM kill the
+kernel counted) or ``[Lost]`` (no trace of why) and posts the thread reply
+that notifies ``finish_mentions``.  It also keeps the "lost host" notice
+scheduled (:mod:`~chainer_slack_report.transport.lost_notice`).
+
+The watchdog (:mod:`~chainer_slack_report.job.watchdog_main`) imports neither
+Chainer nor PyTorch, gets the token through the pipe (never on its command
+line or in its environment), runs in a session of its own (the terminal's
+Ctrl-C does not reach it: the training process reports ``[Interrupted]``
+itself), watches the training process by its PID (a forked DataLoader worker
+that exits is not the training process), and exits within seconds of every
+normal end.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+__all__ = ["Watchdog", "start_watchdog", "jsonable"]
+
+logger = logging.getLogger(__name__)
+
+
+def jsonable(value: Any) -> Any:
+    """An observation value as JSON carries it: numbers as float or int, the rest as
+    the ``str`` the table would show (``format_row`` falls back to ``str``)."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if number == number and abs(number) != float("inf") else str(value)
+
+
+class Watchdog:
+    """The training process's side of the watchdog: feeds it, and tells it the end.
+
+    Every method is O(1) on the calling thread and never blocks on the
+    watchdog: a feeder thread writes the pipe.  Built by :func:`start_watchdog`.
+    """
+
+    def __init__(self, process: subprocess.Popen, fault_fd: Optional[int]) -> None:
+        self.process = process
+        self._fault_fd = fault_fd  # our end of the faulthandler pipe, if we enabled it
+        self._queue: deque = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._feeder = threading.Thread(target=self._feed, name="SlackReport-watchdog-feeder",
+                                        daemon=True)
+        self._feeder.start()
+
+    # -- what the report tells it ----------------------------------------------------
+    def rows(self, rows: Iterable[Mapping[str, object]], elapsed: float) -> None:
+        """New table rows (observations), and the run's elapsed seconds now."""
+        self._send({"rows": list(rows), "elapsed": elapsed})
+
+    def status(self, status: str, elapsed: float) -> None:
+        self._send({"status": str(status), "elapsed": elapsed})
+
+    def posted(self, channel_id: str, ts: str) -> None:
+        """The message exists (or continues in a new one) at ``channel_id``, ``ts``."""
+        self._send({"posted": [channel_id, ts]})
+
+    def ended(self, status: str, detail: Optional[str], elapsed: float) -> None:
+        """The run ended so; if it dies before :meth:`done`, the watchdog delivers this."""
+        self._send({"ended": [str(status), detail], "elapsed": elapsed})
+
+    def done(self) -> None:
+        """The final state is in Slack (or given up): the watchdog cancels the lost-host
+        notice and exits; it is reaped in the background."""
+        self._send({"done": True})
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._fault_fd is not None:
+            faulthandler.disable()
+            os.close(self._fault_fd)
+            self._fault_fd = None
+
+    # -- the feeder thread -----------------------------------------------------------
+    def _send(self, message: Dict[str, Any]) -> None:
+        message["time"] = time.time()
+        with self._cond:
+            if self._closed:
+                return
+            self._queue.append(message)
+            self._cond.notify()
+
+    def _feed(self) -> None:
+        pipe = self.process.stdin
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._closed:
+                        self._cond.wait()
+                    batch = list(self._queue)
+                    self._queue.clear()
+                    last = self._closed and not batch
+                if last:
+                    break
+                for message in batch:
+                    if "rows" in message:
+                        message["rows"] = [{k: jsonable(v) for k, v in row.items()}
+                                           for row in message["rows"]]
+                    pipe.write((json.dumps(message) + "\n").encode("utf-8"))
+                pipe.flush()
+                if any("done" in m for m in batch):
+                    break
+        except (OSError, ValueError) as exc:  # the watchdog is gone: nothing to feed
+            logger.info("the watchdog stopped reading (%s)", exc)
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+            self.process.wait()  # reaped: no zombie is left behind
+
+
+def start_watchdog(config: Dict[str, Any]) -> Watchdog:
+    """Start the watchdog process for this process and hand it ``config``.
+
+    Args:
+        config: What the watchdog needs to report the run (the token among it:
+            it goes through the pipe, never onto the command line).
+
+    Returns:
+        Watchdog: The feeding side.
+
+    Raises:
+        OSError: The process could not be started.
+    """
+    fault_read = fault_write = None
+    if not faulthandler.is_enabled():  # a user's own faulthandler file is left alone
+        fault_read, fault_write = os.pipe()
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    for name in ("SLACK_BOT_TOKEN", "SLACK_USER_TOKEN"):
+        env.pop(name, None)  # the token goes through the pipe only
+    config = {**config, "pid": os.getpid(), "fault_fd": fault_read}
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chainer_slack_report.job.watchdog_main"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+            pass_fds=(fault_read,) if fault_read is not None else (),
+            start_new_session=True, close_fds=True)
+    except OSError:
+        for fd in (fault_read, fault_write):
+            if fd is not None:
+                os.close(fd)
+        raise
+    if fault_read is not None:
+        os.close(fault_read)
+        faulthandler.enable(file=fault_write, all_threads=True)
+    watchdog = Watchdog(process, fault_write)
+    watchdog._send({"config": config})
+    return watchdog

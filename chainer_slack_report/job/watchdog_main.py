@@ -1,0 +1,306 @@
+"""The watchdog process: ``python -m chainer_slack_report.job.watchdog_main`` (started by
+:func:`~chainer_slack_report.job.watchdog.start_watchdog`, never by hand).
+
+It reads JSON lines on stdin — first the configuration, then what the report
+shows: ``rows``, ``status``, ``posted``, ``ended``, ``done`` — and keeps a
+replica of the run's message (the same
+:class:`~chainer_slack_report.rendering.message.ReportMessage`, fed the same
+rows).  It watches the training process by PID (a pidfd where Linux has one,
+else a poll of ``/proc``), reads what ``faulthandler`` writes on a fatal
+signal, and notes the OOM kill counters (:mod:`~chainer_slack_report.job.oom`).
+
+* ``done``: the run delivered its final state: cancel the lost-host notice, exit.
+* The training process is gone without ``done``: edit the message to how it
+  ended — the outcome it had announced (``ended``) but not delivered, else
+  ``[Killed]`` (faulthandler's fatal error, or an OOM kill) or ``[Lost]`` —
+  with the elapsed time stopped at the death, the host and PID; post the reply
+  that notifies ``finish_mentions``; cancel the notice; exit.
+
+Its Slack calls go through a
+:class:`~chainer_slack_report.transport.live_message.LiveMessage` and the host's
+shared rate budget, like the run's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import time
+import uuid
+from typing import Any, Dict, List, Optional
+
+from ..outcome import Outcome, Status
+from ..rendering.mentions import Mentions
+from ..rendering.message import ReportMessage
+from ..rendering.normalizers import make_policy
+from ..rendering.template import Template
+from ..transport.budget import Limit, RunBudget, SharedBudget
+from ..transport.live_message import LiveMessage
+from ..transport.lost_notice import LostNotice
+from ..transport.pacing import Pacing
+from .fatal import parse_fatal_error
+from .oom import oom_counters, oom_verdict
+
+__all__ = ["main", "FAULT_WINDOW", "OOM_GRACE"]
+
+#: Seconds: faulthandler's text counts as the cause only if it came this soon before the
+#: death (a forked worker that crashed earlier wrote to the same pipe).
+FAULT_WINDOW = 5.0
+#: Seconds to wait after the death before reading the OOM counters again.
+OOM_GRACE = 0.2
+_POLL = 0.5  # seconds between two looks at /proc where there is no pidfd
+
+
+class _Parent:
+    """The training process, watched by PID."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.fd: Optional[int] = None  # a pidfd: readable once the process has ended
+        try:
+            self.fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd here (or it has already gone)
+            self.fd = None
+        self._start = _start_time(pid)
+
+    def alive(self) -> bool:
+        if self.fd is not None:
+            return not select.select([self.fd], [], [], 0)[0]
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        state = _proc_state(self.pid)
+        return state not in ("Z", "X") and _start_time(self.pid) in (None, self._start)
+
+
+class _Run:
+    """The replica of the run's report, from what the pipe says."""
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.config = config
+        self.mentions = Mentions(config.get("finish_mentions"))
+        self.message = ReportMessage(
+            Template(config["template"]), config["entries"],
+            make_policy(config.get("len_normalizer") or "thin_out", config["max_bytes"]),
+            config["run_info"], self.mentions, show_header=config.get("show_header", True),
+            sparklines=config.get("sparklines") or ())
+        self.ref: Optional[List[str]] = None  # [channel ID, ts] once posted
+        self.ended: Optional[Outcome] = None
+        self.done = False
+        self._elapsed = (0.0, time.time())  # (the run's elapsed seconds, at this time)
+        self.message.clock = self.elapsed_at
+
+    def elapsed_at(self, when: Optional[float] = None) -> float:
+        seconds, at = self._elapsed
+        return seconds + max(0.0, (time.time() if when is None else when) - at)
+
+    def apply(self, item: Dict[str, Any]) -> None:
+        if "elapsed" in item:
+            self._elapsed = (float(item["elapsed"]), float(item.get("time") or time.time()))
+        if "rows" in item:
+            self.message.push(item["rows"])
+        if "status" in item:
+            self.message.show(Status(item["status"]))
+        if "posted" in item:
+            self.ref = list(item["posted"])
+        if "ended" in item:
+            status, detail = item["ended"]
+            self.ended = Outcome(Status(status), detail)
+        if item.get("done"):
+            self.done = True
+
+    def notice_text(self, now: float) -> str:
+        """The lost-host notice: who to notify, since when nothing came, what was shown."""
+        info = self.message.run_info
+        fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now))
+        since = f"<!date^{int(now)}^{{date_short_pretty}} {{time}}|{fallback}>"
+        mentions = self.mentions.render()
+        summary = self.message.latest_summary()
+        return (f"{mentions + ' ' if mentions else ''}:warning: No news from "
+                f"`{info['command']}` on {info['hostname']} since {since}: the run may have "
+                f"been lost with its host."
+                + (f" It last showed: {summary}." if summary else ""))
+
+
+def main() -> int:
+    reader = _Lines(sys.stdin.buffer.fileno())
+    first = reader.next(None)
+    if first is None or "config" not in first:
+        return 2
+    config = first["config"]
+    run = _Run(config)
+    parent = _Parent(int(config["pid"]))
+    counters = oom_counters(parent.pid)
+    fault = _FaultPipe(config.get("fault_fd"))
+    client = _client(config)
+    budget = _budget(config, client)
+    notice: Optional[LostNotice] = None
+    died_at = None
+    while True:
+        timeout = _POLL if parent.fd is None else None
+        if notice is not None:
+            wait = notice.keep()
+            timeout = wait if timeout is None else min(timeout, wait)
+        readable = _wait([reader.fd, fault.fd, parent.fd], timeout)
+        if reader.fd in readable:
+            for item in reader.drain():
+                run.apply(item)
+        if fault.fd in readable:
+            fault.read()
+        if run.done:
+            break
+        if run.ref and notice is None and config.get("lost_after"):
+            notice = LostNotice(client, run.ref[0], run.ref[1],
+                                lost_after=float(config["lost_after"]),
+                                text=run.notice_text, budget=budget)
+        if not parent.alive():
+            died_at = time.time()
+            break
+    if died_at is not None:
+        time.sleep(OOM_GRACE)  # let the kernel count the kill; let the pipes drain
+        for item in reader.drain():
+            run.apply(item)
+        fault.read()
+        if not run.done:
+            _report_death(run, parent, config, client, budget, died_at, fault, counters)
+    if notice is not None:
+        notice.cancel()
+    return 0
+
+
+def _report_death(run: _Run, parent: _Parent, config, client, budget, died_at: float,
+                  fault: _FaultPipe, counters) -> None:
+    host = run.message.run_info["hostname"]
+    where = f"PID {parent.pid} on {host}"
+    outcome = run.ended
+    if outcome is None:
+        fatal = parse_fatal_error(fault.text) if fault.recent(died_at) else None
+        oom = oom_verdict(counters, oom_counters(parent.pid, cgroup_path=counters.cgroup_path))
+        if fatal is not None:
+            outcome = Outcome.killed(f"{where}: {fatal.detail()}")
+        elif oom is not None:
+            outcome = Outcome.killed(f"{where} was killed by SIGKILL: {oom}")
+        else:
+            outcome = Outcome.lost(f"{where} ended without a final report (SIGKILL or "
+                                   f"os._exit?)")
+    run.message.end(outcome, run.elapsed_at(died_at))
+    ref = run.ref
+    mentions = run.mentions
+    live = LiveMessage(client, config["channel"], run.message.render,
+                       pacing=Pacing(min_interval=0.0), max_bytes=config["max_bytes"],
+                       prepare=[mentions.resolve] if mentions.names else [],
+                       name="SlackReport-watchdog", budget=budget,
+                       channel_id=ref[0] if ref else None, ts=ref[1] if ref else None)
+    live.start()
+    live.close(run.message.reply_text if mentions else None)
+    if not live.wait(float(config.get("exit_timeout") or 120.0)):
+        live.abandon()
+        sys.stderr.write(f"chainer_slack_report watchdog: the final report did not reach "
+                         f"Slack:\n{run.message.render(config['max_bytes'])}\n")
+
+
+class _Lines:
+    """JSON lines from a descriptor, read as they come."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: Optional[int] = fd
+        self._buffer = b""
+
+    def next(self, timeout: Optional[float]) -> Optional[dict]:
+        while b"\n" not in self._buffer:
+            if self.fd is None or not _wait([self.fd], timeout):
+                return None
+            if not self._read():
+                return None
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def drain(self) -> List[dict]:
+        """Every complete line readable now."""
+        if self.fd is not None and _wait([self.fd], 0):
+            self._read()
+        lines = self._buffer.split(b"\n")
+        self._buffer = lines.pop()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _read(self) -> bool:
+        data = os.read(self.fd, 1 << 16)
+        if not data:  # EOF: the training process closed it (it is ending)
+            self.fd = None
+            return False
+        self._buffer += data
+        return True
+
+
+class _FaultPipe:
+    """What faulthandler writes, kept (and passed on to stderr, where it would have gone)."""
+
+    def __init__(self, fd: Optional[int]) -> None:
+        self.fd = fd
+        self.text = ""
+        self.at = 0.0  # when the last of it came
+
+    def read(self) -> None:
+        while self.fd is not None and _wait([self.fd], 0):
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                self.fd = None
+                return
+            chunk = data.decode("utf-8", "replace")
+            self.text = (self.text + chunk)[-65536:]
+            self.at = time.time()
+            sys.stderr.write(chunk)
+            sys.stderr.flush()
+
+    def recent(self, died_at: float) -> bool:
+        return bool(self.text) and died_at - self.at <= FAULT_WINDOW
+
+
+def _wait(fds, timeout: Optional[float]) -> List[int]:
+    fds = [fd for fd in fds if fd is not None]
+    if not fds:
+        time.sleep(timeout or 0)
+        return []
+    return select.select(fds, [], [], timeout)[0]
+
+
+def _client(config):
+    from slack_sdk import WebClient
+
+    return WebClient(token=config["token"], base_url=config["api_url"],
+                     timeout=float(config.get("http_timeout") or 10.0))
+
+
+def _budget(config, client) -> Optional[RunBudget]:
+    limit = config.get("update_limit")
+    if not limit:
+        return None
+    shared = SharedBudget(config["token"], config["api_url"])
+    return RunBudget(shared, Limit(int(limit[0]), float(limit[1])), uuid.uuid4().hex)
+
+
+def _proc_stat(pid: int) -> Optional[List[str]]:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as file:
+            return file.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _proc_state(pid: int) -> Optional[str]:
+    fields = _proc_stat(pid)
+    return fields[0] if fields else None
+
+
+def _start_time(pid: int) -> Optional[str]:
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

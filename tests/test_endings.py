@@ -1,0 +1,191 @@
+"""Every way a run ends shows in Slack, also when Python never runs its ``finally``.
+
+Real training processes (tests/run_training.py: a real Chainer trainer, the real
+WebClient, the emulator) die for real: SIGKILL from outside, a segmentation fault
+in native code, ``os._exit``, an OOM kill in a memory cgroup; their watchdog
+process marks the message.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from conftest import table_rows, wait_until
+
+from chainer_slack_report.job.oom import OOM_DETAIL
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "run_training.py")
+TIMEOUT = 60  # seconds: only against hangs; the latency is measured in benchmarks/
+
+
+def start(emulator, *args, preexec_fn=None):
+    """A training process reporting to the emulator with its watchdog on, in a process
+    group of its own (as a shell's foreground job); waits until it trains."""
+    def child():
+        os.setpgrp()
+        if preexec_fn is not None:
+            preexec_fn()
+
+    env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
+    env["SLACK_BOT_TOKEN"] = emulator.token
+    proc = subprocess.Popen([sys.executable, SCRIPT, emulator.url, "general", "dying",
+                             "--epochs", "1000", "--sleep", "0.02", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=child)
+    assert proc.stdout.readline().strip() == "READY", proc.stderr.read()
+    return proc
+
+
+def final_text(emulator, status: str) -> str:
+    assert wait_until(lambda: emulator.messages("general")
+                      and emulator.messages("general")[0].text.startswith(status),
+                      timeout=TIMEOUT), emulator.messages("general")[0].text
+    return emulator.messages("general")[0].text
+
+
+def watchdogs_of(pid: int):
+    """PIDs of the processes whose parent is ``pid`` and that run the watchdog."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                ppid = int(file.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                cmdline = file.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"chainer_slack_report.job.watchdog_main" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def test_sigkill_from_outside_is_lost_with_every_row_and_a_notifying_reply(slack_emulator):
+    proc = start(slack_emulator, "--mentions", "@here")
+    (watchdog,) = watchdogs_of(proc.pid)
+    assert wait_until(lambda: len(table_rows(slack_emulator.messages("general")[0].text)) >= 3,
+                      timeout=TIMEOUT)
+    proc.kill()  # what the OOM killer, kill -9 and scancel --signal=KILL send
+    proc.wait(TIMEOUT)
+    text = final_text(slack_emulator, "[Lost]")
+    assert f"PID {proc.pid} on " in text and "ended without a final report" in text
+    shown = [int(row.split()[0]) for row in table_rows(text)]
+    assert shown == list(range(1, len(shown) + 1)) and len(shown) >= 3  # no row missing
+    (message,) = slack_emulator.messages("general")
+    (reply,) = message.replies  # the reply is what notifies
+    assert reply.text.startswith("<!here> [Lost] after ")
+    assert wait_until(lambda: gone(watchdog), timeout=TIMEOUT)  # it exits when done
+
+
+def test_a_segmentation_fault_is_killed_with_the_crashed_threads_frames(slack_emulator):
+    proc = start(slack_emulator, "--die", "segfault")
+    assert proc.wait(TIMEOUT) == -signal.SIGSEGV
+    text = final_text(slack_emulator, "[Killed]")
+    assert "Killed by SIGSEGV (Segmentation fault)" in text
+    assert "in string_at" in text and "run_training.py" in text  # where it crashed
+    assert [int(row.split()[0]) for row in table_rows(text)] == [1, 2, 3]
+    # faulthandler's text still reaches the process's stderr, where it would have gone
+    assert "Fatal Python error: Segmentation fault" in proc.stderr.read()
+
+
+def test_os_exit_is_lost(slack_emulator):
+    proc = start(slack_emulator, "--die", "os-exit")
+    assert proc.wait(TIMEOUT) == 3
+    text = final_text(slack_emulator, "[Lost]")
+    assert "ended without a final report (SIGKILL or os._exit?)" in text
+    assert [int(row.split()[0]) for row in table_rows(text)] == [1, 2, 3]
+
+
+def test_forked_workers_do_not_fool_the_watchdog(slack_emulator):
+    proc = start(slack_emulator, "--fork-workers")
+    assert proc.stdout.readline().strip() == "FORKED"
+    assert wait_until(lambda: len(table_rows(slack_emulator.messages("general")[0].text)) >= 2,
+                      timeout=TIMEOUT)
+    # one worker has exited already: the run still trains, and its message says so
+    assert slack_emulator.messages("general")[0].text.startswith("[Training]")
+    proc.kill()  # the other worker still holds every pipe the training process had
+    proc.wait(TIMEOUT)
+    assert "ended without a final report" in final_text(slack_emulator, "[Lost]")
+
+
+def test_a_normal_end_leaves_no_process_and_no_second_report(slack_emulator):
+    proc = start(slack_emulator, "--epochs", "3")
+    (watchdog,) = watchdogs_of(proc.pid)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    assert final_text(slack_emulator, "[Completed]")
+    assert wait_until(lambda: gone(watchdog), timeout=TIMEOUT)
+    (message,) = slack_emulator.messages("general")
+    assert message.text.startswith("[Completed]") and message.replies == []
+    assert not any(h.startswith(("[Lost]", "[Killed]")) for h in message.history)
+
+
+def test_ctrl_c_does_not_reach_the_watchdog(slack_emulator):
+    proc = start(slack_emulator)
+    (watchdog,) = watchdogs_of(proc.pid)
+    assert os.getsid(watchdog) != os.getsid(proc.pid)  # a session of its own
+    os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: its whole foreground group
+    proc.wait(TIMEOUT)
+    assert final_text(slack_emulator, "[Interrupted]")  # the run said so itself
+    assert wait_until(lambda: gone(watchdog), timeout=TIMEOUT)
+    (message,) = slack_emulator.messages("general")
+    assert not any(h.startswith(("[Lost]", "[Killed]")) for h in message.history)
+
+
+# -- a real OOM kill -------------------------------------------------------------------------
+CGROUP_ROOT = "/sys/fs/cgroup/memory"
+
+
+@pytest.fixture
+def memory_cgroup():
+    """A cgroup-v1 memory cgroup limited to 1 GiB, without swap (root only)."""
+    path = os.path.join(CGROUP_ROOT, f"csr-test-{uuid.uuid4().hex[:8]}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as file:
+            file.write(str(1 << 30))
+    except OSError as exc:
+        pytest.skip(f"no cgroup-v1 memory cgroup can be made here ({exc.strerror}): the OOM "
+                    f"test needs root and {CGROUP_ROOT}")
+    for name, value in (("memory.swappiness", "0"),):
+        try:
+            with open(os.path.join(path, name), "w") as file:
+                file.write(value)
+        except OSError:
+            pass
+    yield path
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def test_an_oom_kill_is_killed_out_of_memory(slack_emulator, memory_cgroup):
+    def enter():  # in the child, before exec: the whole run is in the cgroup
+        with open(os.path.join(memory_cgroup, "cgroup.procs"), "w") as file:
+            file.write(str(os.getpid()))
+
+    proc = start(slack_emulator, "--die", "oom", preexec_fn=enter)
+    assert proc.wait(TIMEOUT) == -signal.SIGKILL
+    with open(os.path.join(memory_cgroup, "memory.oom_control")) as file:
+        assert "oom_kill 1" in file.read()  # the kernel's OOM killer did it
+    text = final_text(slack_emulator, "[Killed]")
+    assert f"PID {proc.pid} on " in text and f"was killed by SIGKILL: {OOM_DETAIL}" in text
+    assert [int(row.split()[0]) for row in table_rows(text)] == [1, 2, 3]
