@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import uuid
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
@@ -36,6 +37,7 @@ from .transport.budget import RunBudget, SharedBudget
 from .transport.client import api_url, report_client
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
+from .transport.lost_notice import LostNotice, NoticeKeeper
 from .transport.pacing import Pacing
 from .warning import warn
 
@@ -156,6 +158,8 @@ class RunReport:
         self._phase = _Phase.NEW
         self._signals = TerminationHandler(self._on_signal)
         self._watchdog: Optional[Watchdog] = None
+        self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
+        self._keeper_lock = threading.Lock()
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -386,6 +390,10 @@ class RunReport:
         if self._watchdog is not None:
             self._watchdog.done()
             self._watchdog = None
+        with self._keeper_lock:
+            keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.stop()
 
     def _start_watchdog(self, resume: Optional[MessageRef]) -> None:
         """Start the watchdog process (see :mod:`~chainer_slack_report.job.watchdog`)."""
@@ -417,8 +425,21 @@ class RunReport:
             self._watchdog.posted(*resume)
 
     def _posted(self, channel_id: str, ts: str) -> None:
+        """(worker thread) The message exists at ``channel_id``, ``ts``."""
         if self._watchdog is not None:
             self._watchdog.posted(channel_id, ts)
+            return
+        lost_after = self.options.lost_after
+        if lost_after is None or self.process.rank > 0 or self._phase is not _Phase.LIVE:
+            return
+        with self._keeper_lock:  # a new message (a continuation) gets its own notice
+            old, live = self._keeper, self._live
+            self._keeper = NoticeKeeper(LostNotice(
+                live.client, channel_id, ts, lost_after=lost_after,
+                text=self._message.notice_text, budget=live.budget),
+                join_timeout=self.options.http_timeout)
+        if old is not None:
+            old.stop()
 
     def _report_rank_failure(self, outcome: Outcome) -> bool:
         """A rank other than 0 failed: show it in the job's message (or a new one)."""

@@ -87,6 +87,7 @@ def test_sigkill_from_outside_is_lost_with_every_row_and_a_notifying_reply(slack
     shown = [int(row.split()[0]) for row in table_rows(text)]
     assert shown == list(range(1, len(shown) + 1)) and len(shown) >= 3  # no row missing
     (message,) = slack_emulator.messages("general")
+    assert wait_until(lambda: message.replies, timeout=TIMEOUT)  # posted after the edit
     (reply,) = message.replies  # the reply is what notifies
     assert reply.text.startswith("<!here> [Lost] after ")
     assert wait_until(lambda: gone(watchdog), timeout=TIMEOUT)  # it exits when done

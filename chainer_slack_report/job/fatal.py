@@ -27,15 +27,20 @@ class FatalError(NamedTuple):
 
     what: str  #: faulthandler's words, e.g. ``"Segmentation fault"``
     signal: Optional[str]  #: e.g. ``"SIGSEGV"`` (None for another fatal error)
-    frames: str  #: the crashed thread's last frames, most recent first
+    frames: str  #: the crashed thread's last frames, most recent call last
 
-    def detail(self) -> str:
-        """Plain text for the report: the signal and where the crashed thread was."""
-        head = f"Killed by {self.signal} ({self.what})" if self.signal else \
-            f"Fatal Python error: {self.what}"
-        if self.frames:
-            head += f"\nThe crashed thread (most recent call first):\n{self.frames}"
-        return head
+    def cause(self) -> str:
+        """``Killed by SIGSEGV (Segmentation fault)``."""
+        return (f"Killed by {self.signal} ({self.what})" if self.signal else
+                f"Fatal Python error: {self.what}")
+
+    def detail(self, where: str) -> str:
+        """Plain text for the report, as a traceback reads: where the crashed thread
+        was (most recent call last), then ``{where}: Killed by SIGSEGV (…)``."""
+        cause = f"{where}: {self.cause()}"
+        if not self.frames:
+            return cause
+        return f"The crashed thread (most recent call last):\n{self.frames}\n{cause}"
 
 
 def parse_fatal_error(text: str) -> Optional[FatalError]:
@@ -53,4 +58,4 @@ def parse_fatal_error(text: str) -> Optional[FatalError]:
             blocks[-1][1].append(line.strip())
     crashed = next((frames for current, frames in blocks if current),
                    blocks[0][1] if blocks else [])
-    return FatalError(what, _SIGNALS.get(what), "\n".join(crashed[:_FRAMES]))
+    return FatalError(what, _SIGNALS.get(what), "\n".join(reversed(crashed[:_FRAMES])))

@@ -114,18 +114,6 @@ class _Run:
         if item.get("done"):
             self.done = True
 
-    def notice_text(self, now: float) -> str:
-        """The lost-host notice: who to notify, since when nothing came, what was shown."""
-        info = self.message.run_info
-        fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now))
-        since = f"<!date^{int(now)}^{{date_short_pretty}} {{time}}|{fallback}>"
-        mentions = self.mentions.render()
-        summary = self.message.latest_summary()
-        return (f"{mentions + ' ' if mentions else ''}:warning: No news from "
-                f"`{info['command']}` on {info['hostname']} since {since}: the run may have "
-                f"been lost with its host."
-                + (f" It last showed: {summary}." if summary else ""))
-
 
 def main() -> int:
     reader = _Lines(sys.stdin.buffer.fileno())
@@ -157,7 +145,7 @@ def main() -> int:
         if run.ref and notice is None and config.get("lost_after"):
             notice = LostNotice(client, run.ref[0], run.ref[1],
                                 lost_after=float(config["lost_after"]),
-                                text=run.notice_text, budget=budget)
+                                text=run.message.notice_text, budget=budget)
         if not parent.alive():
             died_at = time.time()
             break
@@ -182,7 +170,7 @@ def _report_death(run: _Run, parent: _Parent, config, client, budget, died_at: f
         fatal = parse_fatal_error(fault.text) if fault.recent(died_at) else None
         oom = oom_verdict(counters, oom_counters(parent.pid, cgroup_path=counters.cgroup_path))
         if fatal is not None:
-            outcome = Outcome.killed(f"{where}: {fatal.detail()}")
+            outcome = Outcome.killed(fatal.detail(where))
         elif oom is not None:
             outcome = Outcome.killed(f"{where} was killed by SIGKILL: {oom}")
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections import deque
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
@@ -170,6 +171,20 @@ class ReportMessage:
     def run_info(self) -> Mapping[str, str]:
         """``{hostname}``, ``{command}``, … as the message shows them (escaped mrkdwn)."""
         return self._run_info
+
+    def notice_text(self, now: float) -> str:
+        """The "lost host" notice (mrkdwn), scheduled at Unix time ``now``: who to
+        notify, since when nothing came (Slack's ``<!date^…>``, in each reader's time
+        zone), what the message showed last."""
+        info = self._run_info
+        fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now))
+        since = f"<!date^{int(now)}^{{date_short_pretty}} {{time}}|{fallback}>"
+        mentions = self.mentions.render()
+        summary = self.latest_summary()
+        text = (f"{mentions + ' ' if mentions else ''}:warning: No news from "
+                f"`{info['command']}` on {info['hostname']} since {since}: the run may have "
+                f"been lost with its host." + (f" It last showed: {summary}." if summary else ""))
+        return truncate_utf8(text, 3000)
 
     def latest_summary(self, max_items: int = 6) -> str:
         """The newest value of each entry reported so far, e.g. ``epoch 12, main/loss
