@@ -9,13 +9,13 @@ signal, a command's exit status); :meth:`RunReport.end
 from __future__ import annotations
 
 import enum
-import signal
 from dataclasses import dataclass
 from typing import Optional
 
+from .job.signals import signal_name
 from .rendering.mrkdwn import truncate_utf8
 
-__all__ = ["Status", "Outcome", "signal_name"]
+__all__ = ["Status", "Outcome"]
 
 _ERROR_MAX_BYTES = 1200  # of the error text shown after a failure
 _TRACEBACK_LINES = 6
@@ -111,11 +111,3 @@ def format_error(exc: BaseException, tb=None) -> str:
     lines = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
     tail = "\n".join(lines.rstrip("\n").splitlines()[-_TRACEBACK_LINES:])
     return truncate_utf8(tail, _ERROR_MAX_BYTES, "\n…")
-
-
-def signal_name(signum: int) -> str:
-    """``"SIGTERM"`` for 15; ``"signal 99"`` for a number without a name."""
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"

@@ -9,6 +9,8 @@ import importlib.util
 import os
 import shutil
 import sys
+import time
+import uuid
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -68,6 +70,11 @@ GROUPS = {
         in_ci=True),
     "docs": Group("docs build", lambda: _missing_modules("sphinx"),
                   "install the docs extra: pip install -e \".[docs]\""),
+    "oom": Group(
+        "real OOM kills",
+        lambda: (None if os.access("/sys/fs/cgroup/memory", os.W_OK)
+                 else "no writable cgroup-v1 memory hierarchy at /sys/fs/cgroup/memory"),
+        "run the tests as root on a host with cgroup v1's memory controller"),
 }
 #: Test modules that cannot even be imported without their group's needs.
 MODULE_GROUPS = {
@@ -219,3 +226,33 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+# -- a memory cgroup for real OOM kills ---------------------------------------------------------
+CGROUP_ROOT = "/sys/fs/cgroup/memory"
+
+
+@pytest.fixture
+def memory_cgroup():
+    """A cgroup-v1 memory cgroup limited to 1 GiB, without swap (root only)."""
+    needs("oom")
+    path = os.path.join(CGROUP_ROOT, f"csr-test-{uuid.uuid4().hex[:8]}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as file:
+            file.write(str(1 << 30))
+    except OSError as exc:
+        pytest.skip(f"[oom] no memory cgroup can be made here ({exc.strerror})")
+    for name, value in (("memory.swappiness", "0"),):
+        try:
+            with open(os.path.join(path, name), "w") as file:
+                file.write(value)
+        except OSError:
+            pass
+    yield path
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.1)

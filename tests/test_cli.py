@@ -92,6 +92,14 @@ PRINTER = """
 """
 
 
+def reap(*procs) -> None:
+    """Kill each process that still runs (a test that failed), and wait for all."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
 def where_line(message) -> bytes:
     """The one line the tool says of its own (stderr): the message it keeps up to date."""
     return (f"chainer-slack-report: reporting in channel {message.channel}, message ts "
@@ -346,6 +354,27 @@ def test_output_is_escaped_and_tokens_redacted_in_slack(slack_emulator, env):
     assert "xoxb-[redacted]" in message.text.split("\n")[0]  # in {args} too
 
 
+def test_a_command_the_oom_killer_ends_is_killed_out_of_memory(slack_emulator, env,
+                                                               memory_cgroup):
+    def enter():  # the tool, and so its command, run in the cgroup
+        with open(os.path.join(memory_cgroup, "cgroup.procs"), "w") as file:
+            file.write(str(os.getpid()))
+
+    hog = python("""
+        hog = []
+        while True:
+            hog.append(bytearray(64 << 20))
+    """)
+    done = cli("run", *FAST, "--", *hog, env=env, preexec_fn=enter)
+    assert done.returncode == -signal.SIGKILL  # the tool ends with its command's signal
+    with open(os.path.join(memory_cgroup, "memory.oom_control")) as file:
+        assert "oom_kill 1" in file.read()
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Killed]")
+    assert error_block(message.text) == ("Killed by SIGKILL (9): out of memory: the kernel's "
+                                         "OOM killer ended it")
+
+
 def test_run_against_an_emulator_of_its_own_needs_no_slack(env):
     for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL_ID", "SLACK_API_URL"):
         env.pop(name)
@@ -530,6 +559,33 @@ def test_watch_stops_on_sigterm_with_chosen_entries(slack_emulator, env, tmp_pat
     assert "Stopped watching on SIGTERM (15); the job may still be running" in message.text
 
 
+def test_ctrl_c_while_watch_waits_for_slack_gives_up_and_ends_the_watch_with_it(
+        slack_emulator, env, tmp_path):
+    log = tmp_path / "log"
+    log.write_text(json.dumps([{"epoch": 1, "main/loss": 0.5}]))
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(100)"])
+    watcher = subprocess.Popen(
+        [*CLI, "watch", str(log), "--pid", str(job.pid), "--interval", "0.05", *FAST],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def final_text_refused():  # Slack answered the final text: wait 600 s
+        return any(c.status == 429 and "[Completed]" in c.params.get("text", "")
+                   for c in slack_emulator.calls_to("chat.update"))
+
+    try:
+        assert wait_until(lambda: slack_emulator.messages("general") and len(
+            table(slack_emulator.messages("general")[0].text)) == 2, timeout=TIMEOUT)
+        slack_emulator.rate_limit("chat.update", retry_after=600, times=float("inf"))
+        job.kill()
+        assert wait_until(final_text_refused, timeout=TIMEOUT)
+        watcher.send_signal(signal.SIGINT)  # Ctrl-C: do not wait 600 s for Slack
+        _, err = watcher.communicate(timeout=TIMEOUT)
+    finally:
+        reap(watcher, job)
+    assert watcher.returncode == -signal.SIGINT, err  # as a shell sees a Ctrl-C'd command
+    assert only_message(slack_emulator).text.startswith("[Training] - ")  # not taken
+
+
 def test_watch_needs_a_running_pid_and_a_token(env, tmp_path):
     bad = cli("watch", str(tmp_path / "log"), "--pid", str(2 ** 22 + 12345), env=env)
     assert bad.returncode == 2 and b"usage:" in bad.stderr
@@ -625,6 +681,13 @@ def test_check_without_channels_read_can_post_a_test_message(slack_emulator, env
     outside = slack_emulator.add_channel("outside", member=False)
     code, output = check(env, "--channel", outside.id, "--post")
     assert code == 1 and "test post to C0000003: not_in_channel" in output
+
+
+def test_check_rate_limited(slack_emulator, env):
+    slack_emulator.rate_limit("auth.test", retry_after=30)
+    code, output = check(env)
+    assert code == 1
+    assert "FAIL  token: ratelimited: Slack rate-limits this token; try again in 30 s" in output
 
 
 def test_check_unreachable_slack(env):

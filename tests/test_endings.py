@@ -12,10 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 
-import pytest
 from conftest import table_rows, wait_until
 
 from chainer_slack_report.job.oom import OOM_DETAIL
@@ -149,35 +146,6 @@ def test_ctrl_c_does_not_reach_the_watchdog(slack_emulator):
 
 
 # -- a real OOM kill -------------------------------------------------------------------------
-CGROUP_ROOT = "/sys/fs/cgroup/memory"
-
-
-@pytest.fixture
-def memory_cgroup():
-    """A cgroup-v1 memory cgroup limited to 1 GiB, without swap (root only)."""
-    path = os.path.join(CGROUP_ROOT, f"csr-test-{uuid.uuid4().hex[:8]}")
-    try:
-        os.mkdir(path)
-        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as file:
-            file.write(str(1 << 30))
-    except OSError as exc:
-        pytest.skip(f"no cgroup-v1 memory cgroup can be made here ({exc.strerror}): the OOM "
-                    f"test needs root and {CGROUP_ROOT}")
-    for name, value in (("memory.swappiness", "0"),):
-        try:
-            with open(os.path.join(path, name), "w") as file:
-                file.write(value)
-        except OSError:
-            pass
-    yield path
-    for _ in range(50):
-        try:
-            os.rmdir(path)
-            return
-        except OSError:
-            time.sleep(0.1)
-
-
 def test_an_oom_kill_is_killed_out_of_memory(slack_emulator, memory_cgroup):
     def enter():  # in the child, before exec: the whole run is in the cgroup
         with open(os.path.join(memory_cgroup, "cgroup.procs"), "w") as file:

@@ -79,6 +79,51 @@ def test_fifo_drops_oldest_and_lifo_stops_adding():
     assert shown[0] == 0 and shown == list(range(len(shown))) and shown[-1] < 1999
 
 
+def test_fifo_shows_an_unfinished_row_last_until_it_is_replaced_or_cleared():
+    fifo = FIFO(1000, max_rows=3)
+    for row in "abcd":
+        fifo.add(row)
+    assert fifo.count == 4 and fifo.select(1000) == ["b", "c", "d"]
+    assert fifo.unfinished == ""
+    fifo.show_unfinished("10%")  # a progress bar before its newline
+    assert fifo.unfinished == "10%"
+    assert fifo.count == 5  # counted while shown
+    assert fifo.select(1000) == ["c", "d", "10%"]  # within max_rows, newest
+    fifo.show_unfinished("20%")  # redrawn: replaces it
+    assert fifo.count == 5 and fifo.select(1000) == ["c", "d", "20%"]
+    assert fifo.select(len("d\n20%\n")) == ["d", "20%"]  # within the budget
+    # its cost, 4 bytes, is over a budget of 3: the rows are shown without it
+    assert fifo.select(len("20%")) == ["d"]
+    fifo.add("100%")  # its line finished: add does not clear the unfinished row
+    assert fifo.count == 6 and fifo.select(1000) == ["d", "100%", "20%"]
+    fifo.show_unfinished("")
+    assert fifo.count == 5 and fifo.select(1000) == ["c", "d", "100%"]
+    fifo.show_unfinished("")  # cleared twice: counted once
+    assert fifo.count == 5
+    one = FIFO(1000, max_rows=1)
+    one.add("done")
+    one.show_unfinished("50%")
+    assert one.select(1000) == ["50%"]
+
+
+def test_an_unfinished_row_is_counted_in_the_rows_not_shown():
+    fifo = FIFO(4000, max_rows=5)
+    msg = ReportMessage(Template("{content}"), ["output"], make_policy(fifo, 4000), RUN_INFO,
+                        Mentions(None), show_header=False)
+    assert table_lines(msg.render(4000)) == [""]  # no rows yet: an empty table
+    fifo.show_unfinished(escape(format_row(["output"], {"output": "loading <1/3>"})))
+    assert table_lines(msg.render(4000)) == ["loading &lt;1/3&gt;"]  # shown alone
+    msg.push({"output": f"line {i}"} for i in range(1, 11))
+    assert table_lines(msg.render(4000)) == ["line 7", "line 8", "line 9", "line 10",
+                                             "loading &lt;1/3&gt;",
+                                             "… 6 of 11 rows not shown"]
+
+
+def table_lines(text):
+    """The lines of the message's first code block."""
+    return text.split("```")[1].strip("\n").split("\n")
+
+
 def test_policies_keep_bounded_memory():
     for cls in (ThinOut, FIFO, LIFO):
         policy = cls(4000)

@@ -80,7 +80,8 @@ def test_runreport_takes_the_options_object(monkeypatch):
 def test_statuses_show_as_slack_shows_them_and_know_if_they_end_a_run():
     assert str(Status.TRAINING) == "[Training]" and f"{Status.FAILED}" == "[Failed]"
     assert [s for s in Status if s.final] == [
-        Status.COMPLETED, Status.FAILED, Status.INTERRUPTED, Status.TERMINATED]
+        Status.COMPLETED, Status.FAILED, Status.INTERRUPTED, Status.TERMINATED, Status.KILLED,
+        Status.LOST]
 
 
 def test_outcomes_say_how_the_run_ended():

@@ -13,10 +13,10 @@ any other thread this does nothing.
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
-from typing import Callable, Dict
+from typing import Callable
+
+from .signals import SignalHandlers, end_with_signal
 
 __all__ = ["TerminationHandler", "TERMINATION_SIGNALS"]
 
@@ -39,40 +39,27 @@ class TerminationHandler:
     def __init__(self, on_signal: Callable[[int], None],
                  signals=TERMINATION_SIGNALS) -> None:
         self._on_signal = on_signal
-        self._signals = tuple(signals)
-        self._previous: Dict[int, object] = {}
+        self._handlers = SignalHandlers({signum: self._handle for signum in signals})
 
     @property
     def installed(self) -> bool:
-        return bool(self._previous)
+        return self._handlers.installed
 
     def install(self) -> bool:
         """Install the handlers; False outside the main thread (nothing done)."""
-        if self._previous or threading.current_thread() is not threading.main_thread():
-            return False
-        for signum in self._signals:
-            previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN or previous is None:
-                continue  # ignored, or set from outside Python: leave it alone
-            self._previous[signum] = previous
-            signal.signal(signum, self._handle)
-        return bool(self._previous)
+        return self._handlers.install()
 
     def restore(self) -> None:
         """Put the previous handlers back (main thread only; idempotent)."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum, previous in self._previous.items():
-            if signal.getsignal(signum) == self._handle:
-                signal.signal(signum, previous)
-        self._previous.clear()
+        self._handlers.restore()
 
     def _handle(self, signum: int, frame) -> None:
-        previous = self._previous.get(signum, signal.SIG_DFL)
+        previous = self._handlers.previous(signum)
+        if previous is None:
+            previous = signal.SIG_DFL
         self.restore()
         self._on_signal(signum)
         if callable(previous):
             previous(signum, frame)  # the user's handler decides what happens next
         elif previous == signal.SIG_DFL:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)  # end with this signal's status
+            end_with_signal(signum)  # end with this signal's status

@@ -12,6 +12,7 @@ newline.  The table header is not a row: the renderer always keeps it.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import deque
 from typing import Callable, List, Optional, Sequence, Union
@@ -62,6 +63,10 @@ class FIFO(RowPolicy):
         capacity (int): As in :class:`RowPolicy` (UTF-8 bytes).
         max_rows (int or None): Show at most this many rows (the newest), e.g.
             the last N lines of a command's output; None: as many as fit.
+
+    A FIFO can also show an *unfinished* row after the others: a line still
+    being written, such as a progress bar before its newline
+    (:meth:`show_unfinished`).
     """
 
     name = "FIFO"
@@ -71,9 +76,35 @@ class FIFO(RowPolicy):
         self.max_rows = max_rows
         self._rows: deque = deque()
         self._bytes = 0
+        self._unfinished = ""
+        self._count_lock = threading.Lock()  # add and show_unfinished may be two threads
+
+    @property
+    def unfinished(self) -> str:
+        """The unfinished row shown after the others; ``""`` for none."""
+        return self._unfinished
+
+    def show_unfinished(self, row: str) -> None:
+        """Show ``row`` as the newest row until it is replaced or cleared.
+
+        Args:
+            row (str): The line being written, escaped like the rows of
+                :meth:`add`, without newline; ``""`` shows none.
+
+        The row counts as one in :attr:`count` while it is shown and goes into
+        ``max_rows``; it is not kept once replaced or cleared (its finished
+        line comes through :meth:`add`, which does not clear it).  It is shown
+        only when its cost fits the budget.  Safe to call from a thread other
+        than the one that adds and selects (e.g. the one reading a command's
+        output while the Slack worker renders).
+        """
+        with self._count_lock:
+            self.count += (1 if row else 0) - (1 if self._unfinished else 0)
+            self._unfinished = row
 
     def add(self, row: str) -> None:
-        self.count += 1
+        with self._count_lock:
+            self.count += 1
         self._rows.append(row)
         self._bytes += _cost(row)
         while self._rows and (self._bytes > self.capacity or (
@@ -81,11 +112,20 @@ class FIFO(RowPolicy):
             self._bytes -= _cost(self._rows.popleft())
 
     def select(self, budget: int) -> List[str]:
+        unfinished = self._unfinished
+        cost = _cost(unfinished)
+        if not unfinished or cost > budget:
+            return self._newest(budget, self.max_rows)
+        room = None if self.max_rows is None else self.max_rows - 1
+        return [*self._newest(budget - cost, room), unfinished]
+
+    def _newest(self, budget: int, max_rows: Optional[int]) -> List[str]:
+        """The newest rows, oldest first, within ``budget`` bytes and ``max_rows``."""
         shown: List[str] = []
         used = 0
         for row in reversed(self._rows):
             used += _cost(row)
-            if used > budget:
+            if used > budget or (max_rows is not None and len(shown) >= max_rows):
                 break
             shown.append(row)
         shown.reverse()

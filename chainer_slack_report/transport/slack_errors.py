@@ -6,7 +6,8 @@ or an exception raised before any answer) to an :class:`Action`.  The error
 codes are those the ``chat.postMessage`` and ``chat.update`` reference pages
 list; the 429 handling follows Slack's "Rate limits" page.  The same table
 (:data:`CONFIG_ERRORS`) feeds the warnings, the documentation and the CLI's
-``check`` command, so they cannot drift apart.
+``check`` command, so they cannot drift apart; :func:`explain` says what a
+verdict means to a person.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Mapping, Optional
 __all__ = [
     "Action", "Verdict", "classify", "classify_exception", "CONFIG_ERRORS",
     "TRANSIENT_ERRORS", "MESSAGE_GONE_ERRORS", "DEFAULT_RETRY_AFTER",
+    "explain", "header",
 ]
 
 
@@ -74,6 +76,9 @@ class Verdict:
         known (bool): False for an error code this module does not know;
             it is retried with backoff, and worth one warning.
         needed (str or None): The scope Slack says is missing, if it says.
+        answered (bool): False when nothing came back (a refused connection,
+            a timeout): :func:`classify_exception` of an exception without a
+            response.
     """
 
     action: Action
@@ -82,6 +87,7 @@ class Verdict:
     hint: Optional[str] = None
     known: bool = True
     needed: Optional[str] = None
+    answered: bool = True
 
 
 def classify(*, status: int = 200, error: Optional[str] = None,
@@ -131,7 +137,7 @@ def classify_exception(exc: BaseException) -> Verdict:
     """
     response = getattr(exc, "response", None)
     if response is None:
-        return Verdict(Action.RETRY, type(exc).__name__)
+        return Verdict(Action.RETRY, type(exc).__name__, answered=False)
     status = getattr(response, "status_code", 200) or 200
     return classify(status=status, error=_field(response, "error"),
                     headers=getattr(response, "headers", None),
@@ -140,15 +146,57 @@ def classify_exception(exc: BaseException) -> Verdict:
 
 def retry_after_seconds(headers: Optional[Mapping[str, object]]) -> float:
     """The ``Retry-After`` header in seconds (case-insensitive); 1 s if absent or bad."""
+    value = header(headers, "retry-after")
+    try:
+        return max(0.0, float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+
+
+def header(headers: Optional[Mapping[str, object]], name: str) -> Optional[object]:
+    """The value of header ``name`` (case-insensitive), the first of a list; None if absent.
+
+    Args:
+        headers: Response headers as ``slack_sdk`` gives them (values may be lists).
+        name: The header's name, e.g. ``"x-oauth-scopes"``.
+    """
+    name = name.lower()
     for key, value in (headers or {}).items():
-        if str(key).lower() == "retry-after":
+        if str(key).lower() == name:
             if isinstance(value, (list, tuple)):
-                value = value[0] if value else None
-            try:
-                return max(0.0, float(value))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                break
-    return DEFAULT_RETRY_AFTER
+                return value[0] if value else None
+            return value
+    return None
+
+
+def explain(verdict: Verdict) -> str:
+    """What a failed call means to a person, and what to do, in one phrase.
+
+    Args:
+        verdict: What :func:`classify` or :func:`classify_exception` said.
+
+    Returns:
+        str: The :attr:`Verdict.hint` of a configuration error; otherwise a
+        phrase after the action (e.g. ``"Slack rate-limits this token; try
+        again in 30 s"``).  Without the error code: callers name
+        :attr:`Verdict.error` themselves.
+    """
+    action = verdict.action
+    if action is Action.STOP and verdict.hint:
+        return verdict.hint
+    if action is Action.RATE_LIMITED:
+        return f"Slack rate-limits this token; try again in {verdict.retry_after or 0:g} s"
+    if not verdict.answered:
+        return "cannot reach Slack"
+    if action is Action.OK:
+        return "Slack took it"
+    if action is Action.REPOST:
+        return f"Slack answered {verdict.error}: the message can no longer be edited"
+    if action is Action.SHORTEN:
+        return f"Slack answered {verdict.error}: the text is too long"
+    if verdict.known:
+        return f"Slack answered {verdict.error}; try again later"
+    return f"Slack answered {verdict.error}"
 
 
 def _field(response, key: str) -> Optional[str]:
