@@ -210,39 +210,47 @@ def test_set_limit_rejects_nonsense(slack_emulator):
 
 
 def test_update_limit_holds_under_concurrent_clients(slack_emulator):
-    calls, per, threads, duration = 3, 0.2, 8, 0.6
+    """Eight clients at once never get more than ``calls`` updates into one window.
+
+    The emulator's clock is frozen, so every request of a round arrives at the
+    same instant however fast or slow the machine is: the window admits exactly
+    ``calls`` and answers the rest 429; moving the clock ``per`` forward frees
+    exactly ``calls`` slots again.
+    """
+    calls, per, threads, rounds = 3, 0.2, 8, 3
     slack_emulator.set_limit("chat.update", calls=calls, per=per)
     slack_emulator.retry_after_resolution = 0.01
     posted = slack_emulator.client().chat_postMessage(channel="general", text="start")
+    slack_emulator.clock.freeze()
     retry_afters, failures = [], []
-    barrier = threading.Barrier(threads)
 
-    def hammer(n: int) -> None:
+    def hammer(n: int, barrier: threading.Barrier) -> None:
         client = WebClient(token=slack_emulator.token, base_url=slack_emulator.url)
         barrier.wait()
-        deadline = time.monotonic() + duration
-        i = 0
-        while time.monotonic() < deadline or i < 5:
-            i += 1
+        for i in range(2):
             try:
                 client.chat_update(channel=posted["channel"], ts=posted["ts"], text=f"{n}-{i}")
             except SlackApiError as err:
                 if err.response.status_code != 429:
                     failures.append(err)
                     return
-                retry_afters.append(float(err.response.headers["Retry-After"]))
+                retry_afters.append(err.response.headers["Retry-After"])
 
-    workers = [threading.Thread(target=hammer, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert not failures
+    for done in range(1, rounds + 1):
+        barrier = threading.Barrier(threads)
+        workers = [threading.Thread(target=hammer, args=(n, barrier)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert not failures
+        assert len(accepted_starts(slack_emulator, "chat.update")) == calls * done
+        slack_emulator.advance(per)
+    # the frozen window frees its first slot exactly `per` after the round began
+    assert retry_afters == ["0.2"] * (rounds * (2 * threads - calls))
     starts = accepted_starts(slack_emulator, "chat.update")
-    assert len(starts) >= calls and retry_afters
     # in any window of `per` seconds, at most `calls` updates were accepted
     assert all(later - first >= per for first, later in zip(starts, starts[calls:]))
-    assert all(0 < r <= per for r in retry_afters)
     assert slack_emulator.count("chat.update", status=429) == len(retry_afters)
     (message,) = slack_emulator.messages("general")
     assert len(message.history) == 1 + len(starts)

@@ -110,8 +110,10 @@ def test_the_page_shows_a_run_live_in_a_real_browser(slack_emulator, tmp_path):
         rows = page.inner_text(".message pre").splitlines()
         assert rows[-1].split()[0] == "3"  # the last epoch
         assert "@alice" in page.inner_text(".thread")  # the mention reply, as a name
-        image = page.query_selector(".thread .file img")
-        assert page.evaluate("img => img.naturalWidth", image) > 0  # the PNG was served
+        # the PNG was served and decoded (the img appears before its bytes arrive)
+        page.wait_for_function("(() => { const img = document.querySelector('.thread .file img');"
+                               " return img && img.complete && img.naturalWidth > 0; })()",
+                               timeout=30_000)
         page.screenshot(path=str(tmp_path / "channel.png"), full_page=True)
         browser.close()
     assert (tmp_path / "channel.png").stat().st_size > 10_000
