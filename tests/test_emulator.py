@@ -25,6 +25,7 @@ def api_error(call, **kwargs):
 
 
 def test_post_update_history_and_thread(slack_emulator):
+    slack_emulator.scopes.append("channels:history")  # conversations.replies needs it
     client = slack_emulator.client()
     posted = client.chat_postMessage(channel="#general", text="one")
     channel_id, ts = posted["channel"], posted["ts"]
@@ -99,7 +100,8 @@ def test_users_list_paginates(slack_emulator):
         cursor = page["response_metadata"]["next_cursor"]
         if not cursor:
             break
-    assert names == [f"user{i}" for i in range(5)]
+    # and, as in Slack, the bot user and Slackbot
+    assert names == [f"user{i}" for i in range(5)] + ["emulator-bot", "slackbot"]
 
 
 def test_files_upload_v2_flow(slack_emulator):
@@ -338,11 +340,14 @@ def test_default_scopes(slack_emulator):
 
 
 def test_conversations_info_and_list(slack_emulator):
+    slack_emulator.scopes.append("channels:read")  # conversations.info and .list need it
     client = slack_emulator.client()
     general = slack_emulator.channel("general").id
     info = client.conversations_info(channel=general)["channel"]
-    assert info == {"id": general, "name": "general", "is_channel": True,
-                    "is_private": False, "is_archived": False, "is_member": True}
+    assert {k: info[k] for k in ("id", "name", "is_channel", "is_private", "is_archived",
+                                 "is_member")} == {
+        "id": general, "name": "general", "is_channel": True, "is_private": False,
+        "is_archived": False, "is_member": True}
     # like Slack: an ID only; a name or an unknown ID is channel_not_found
     for key in ("general", "#general", "C9999999"):
         assert api_error(client.conversations_info, channel=key)["error"] == "channel_not_found"

@@ -8,27 +8,33 @@ The real :class:`slack_sdk.WebClient` talks to it unchanged through
         client.chat_postMessage(channel="general", text="hi")
         assert slack.messages("general")[0].text == "hi"
 
-It keeps channels, messages with ``ts``, each message's edit history, thread
-replies, users and files uploaded through the ``files_upload_v2`` flow
+It keeps channels (public and private), messages with ``ts`` and their
+Block Kit ``blocks``, each message's edit history, thread replies, users and
+files uploaded through the ``files_upload_v2`` flow
 (``files.getUploadURLExternal`` → POST bytes → ``files.completeUploadExternal``).
-It checks the bot token and the channel and answers with Slack's error codes
+It answers as Slack's method pages say, with Slack's error codes
 (``not_authed``, ``invalid_auth``, ``token_revoked``, ``channel_not_found``,
-``not_in_channel``, ``is_archived``, ``message_not_found``, ``msg_too_long``,
-``no_text``, ``ratelimited``, ``missing_scope``).  The bot's OAuth scopes
-(:attr:`SlackEmulator.scopes`) come back in the ``x-oauth-scopes`` header of
-every answer to an accepted token, as Slack sends them; ``auth.test``,
-``conversations.info`` and ``conversations.list`` tell what ``chainer-slack-report
-check`` needs to know.  Knobs inject latency, HTTP 429 with
+``not_in_channel``, ``is_archived``, ``is_inactive``, ``message_not_found``,
+``msg_too_long``, ``no_text``, ``invalid_blocks``, ``msg_blocks_too_long``,
+``invalid_cursor``, ``ratelimited``, ``missing_scope``, …).  The bot's OAuth
+scopes (:attr:`SlackEmulator.scopes`) come back in the ``x-oauth-scopes``
+header of every answer to an accepted token, as Slack sends them, and each
+method checks the scope its page names.  Knobs inject latency, HTTP 429 with
 ``Retry-After``, 5xx answers, Slack error codes and outages (connections
 dropped without an answer).  Every call is recorded in :attr:`calls`.
 
-Rate limits like Slack's (off by default) are sliding windows per method::
+Its defaults are Slack's, so that code that passes against it passes against
+Slack: rate limits per method (:data:`SLACK_LIMITS`, sliding windows),
+``Retry-After`` in whole seconds, the token only where Slack reads it.  What
+is not Slack's is an explicit, named opt-out::
 
-    SlackEmulator(limits=SLACK_LIMITS)                  # Slack-like numbers
-    slack.set_limit("chat.update", calls=3, per=0.5)    # or any, at run time
+    SlackEmulator(limits=NO_LIMITS)                     # no rate limits
+    SlackEmulator(retry_after_resolution=0.01)          # fractional Retry-After
+    slack.set_limit("chat.update", calls=3, per=0.5)    # any limit, at run time
 
 A call over a limit gets HTTP 429 ``{"ok": false, "error": "ratelimited"}``
-with ``Retry-After`` (see :meth:`SlackEmulator.set_limit`).
+with ``Retry-After`` (see :meth:`SlackEmulator.set_limit`).  Tests move time
+with :meth:`SlackEmulator.advance` instead of waiting.
 
 To share one emulator between processes, run it as its own process::
 
@@ -37,7 +43,7 @@ To share one emulator between processes, run it as its own process::
 It prints one JSON line (``url``, ``token``, ``channels``, ``state_url``) and
 serves until SIGTERM/SIGINT.  ``GET /_emulator/state`` answers
 :meth:`SlackEmulator.state` as JSON (``?history=1`` adds every message's
-edit history).
+edit history).  ``GET /`` is the channel view for a browser.
 
 Only 127.0.0.1 is ever bound.
 
@@ -47,6 +53,7 @@ The modules, one job each:
   :meth:`~SlackEmulator.answer`, the one entry for an API request;
 * :mod:`.model` -- the workspace: channels, messages, threads, users, files;
 * :mod:`.methods` -- the Web API methods over the workspace, and their scopes;
+* :mod:`.blocks` -- Block Kit checks (``invalid_blocks`` and its reasons);
 * :mod:`.limits` -- rate limits (sliding windows, ``Retry-After``);
 * :mod:`.faults` -- injected errors, latency and outages;
 * :mod:`.clock` -- the emulator's now, which tests can move forward;
@@ -57,11 +64,11 @@ The modules, one job each:
 
 from .clock import Clock
 from .core import SlackEmulator, Snapshot
-from .limits import SLACK_LIMITS
-from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, METHOD_SCOPES
+from .limits import NO_LIMITS, SLACK_LIMITS
+from .methods import DEFAULT_SCOPES, MAX_POSTED_TEXT_CHARS, MAX_TEXT_CHARS, METHOD_SCOPES
 from .model import Call, Channel, Message
 from .process import add_arguments, main, serve
 
 __all__ = ["SlackEmulator", "Message", "Call", "Channel", "Clock", "Snapshot", "SLACK_LIMITS",
-           "DEFAULT_SCOPES", "METHOD_SCOPES", "MAX_TEXT_CHARS", "main", "add_arguments",
-           "serve"]
+           "NO_LIMITS", "DEFAULT_SCOPES", "METHOD_SCOPES", "MAX_TEXT_CHARS",
+           "MAX_POSTED_TEXT_CHARS", "main", "add_arguments", "serve"]

@@ -20,8 +20,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 from .clock import Clock
 from .faults import Fault, Faults
 from .http import Answer, ApiRequest, Server
-from .limits import RateLimits, retry_after_header
-from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, WebAPI, missing_scope
+from .limits import SLACK_LIMITS, RateLimits, retry_after_header
+from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, WebAPI
 from .model import Call, Channel, Message, Workspace
 
 __all__ = ["SlackEmulator", "Snapshot"]
@@ -44,21 +44,27 @@ class SlackEmulator:
         channels (iterable of str): Names of channels to create; IDs are
             ``C0000001``, ``C0000002``, … in order.
         users (dict): Member ID → user name, for ``users.list``.
-        max_text_chars (int): ``msg_too_long`` above this many characters.
+        max_text_chars (int): ``chat.update`` answers ``msg_too_long`` above
+            this many characters of ``text`` (Slack: 4,000).
         port (int): 0 picks a free port.
         limits (dict): Rate limits to enforce, method → ``(calls, per)`` or
             ``(calls, per, scope)``: at most ``calls`` (int) accepted calls in
-            any ``per`` seconds (float), see :meth:`set_limit`.  None (the
-            default) enforces none, as before.  :data:`SLACK_LIMITS` holds
-            Slack-like numbers.
-        retry_after_resolution (float): ``Retry-After`` of a rate-limited call
-            is rounded up to a multiple of this many seconds.  1.0 (the
-            default) sends whole seconds, at least 1, as Slack does; e.g. 0.01
-            sends fractions so tests with short windows run fast.
+            any ``per`` seconds (float), see :meth:`set_limit`.  The default,
+            :data:`~.limits.SLACK_LIMITS`, is Slack's; ``limits=NO_LIMITS``
+            (:data:`~.limits.NO_LIMITS`) is the explicit opt-out for tests
+            that must run faster than Slack allows.
+        retry_after_resolution (float): ``Retry-After`` (of a rate-limited call
+            or an injected 429) is rounded up to a multiple of this many
+            seconds.  1.0 (the default) sends whole seconds, at least 1, as
+            Slack does.  Less is not Slack's: a fraction such as ``0.01`` lets
+            tests with short windows run fast, but slack_sdk's
+            ``RateLimitErrorRetryHandler`` (``int(Retry-After)``) fails on it.
         scopes (iterable of str): The bot token's OAuth scopes (default
             :data:`DEFAULT_SCOPES`), sent in the ``x-oauth-scopes`` header; a
-            method whose scope (:data:`METHOD_SCOPES`) is missing answers
-            ``missing_scope``.  :attr:`scopes` can be changed at run time.
+            method whose scope (:data:`METHOD_SCOPES`; reading a channel needs
+            ``channels:read``/``channels:history``, ``groups:*`` for a private
+            one) is missing answers ``missing_scope``.  :attr:`scopes` can be
+            changed at run time.
         clock (Clock): The emulator's now (default: a new :class:`Clock` on
             real time); :meth:`advance` moves it.
 
@@ -70,7 +76,7 @@ class SlackEmulator:
     def __init__(self, token: str = "xoxb-0000-emulator-token",
                  channels=("general", "random"), users: Optional[Dict[str, str]] = None,
                  max_text_chars: int = MAX_TEXT_CHARS, port: int = 0, *,
-                 limits: Optional[Mapping[str, Sequence]] = None,
+                 limits: Mapping[str, Sequence] = SLACK_LIMITS,
                  retry_after_resolution: float = 1.0,
                  scopes: Sequence[str] = DEFAULT_SCOPES,
                  clock: Optional[Clock] = None) -> None:
@@ -99,7 +105,7 @@ class SlackEmulator:
         self._thread: Optional[threading.Thread] = None
         for name in channels:
             self.add_channel(name)
-        self._limits.set_all(limits or {})
+        self._limits.set_all(limits)
 
     # -- lifecycle -------------------------------------------------------------
     def _base_url(self) -> str:
@@ -178,10 +184,15 @@ class SlackEmulator:
     def latency(self, value: Union[float, Callable[[str], float]]) -> None:
         self._faults.latency = value
 
-    def add_channel(self, name: str, member: bool = True) -> Channel:
-        """Create a channel; ``member=False`` leaves the bot outside it."""
+    def add_channel(self, name: str, member: bool = True, *, private: bool = False) -> Channel:
+        """Create a channel; ``member=False`` leaves the bot outside it.
+
+        A ``private=True`` channel is invisible to the bot unless it is a
+        member (``channel_not_found``), and reading it needs the ``groups:*``
+        scopes instead of ``channels:*``.
+        """
         with self._lock:
-            return self._workspace.add_channel(name, member)
+            return self._workspace.add_channel(name, member, private)
 
     def channel(self, key: str) -> Channel:
         """A channel by ID, name or ``#name``.  Raises KeyError."""
@@ -219,15 +230,17 @@ class SlackEmulator:
     def state(self, *, history: bool = False) -> dict:
         """A JSON-able summary, also served at ``GET /_emulator/state``.
 
-        ``channels``: name → ``id`` and ``messages`` (``ts``, ``text``,
-        ``history_len``, ``replies``' texts, file names; with ``history=True``
-        also ``history``, every text the message had).  ``methods``: method →
+        ``channels``: name → ``id``, ``archived``, ``private`` and
+        ``messages`` (``ts``, ``text``, ``blocks``, ``history_len``,
+        ``replies``' texts, file names; with ``history=True`` also
+        ``history``, every text the message had).  ``methods``: method →
         ``calls``, ``ok``, ``rate_limited`` (HTTP 429s), ``dropped`` and
         ``errors`` (code → count).  ``limits``: method → ``calls``, ``per``,
         ``scope``.  The token is never included.
         """
         def message(m: Message) -> dict:
-            out = {"ts": m.ts, "text": m.text, "history_len": len(m.history),
+            out = {"ts": m.ts, "text": m.text, "blocks": copy.deepcopy(m.blocks),
+                   "history_len": len(m.history),
                    "replies": [r.text for r in m.replies],
                    "files": [f["name"] for f in m.files]}
             if history:
@@ -250,6 +263,7 @@ class SlackEmulator:
                     entry["errors"][c.error] = entry["errors"].get(c.error, 0) + 1
             return {
                 "channels": {ch.name: {"id": ch.id, "archived": ch.archived,
+                                       "private": ch.private,
                                        "messages": [message(m) for m in ch.messages]}
                              for ch in self.channels.values()},
                 "methods": methods,
@@ -265,10 +279,14 @@ class SlackEmulator:
                             users=dict(self.users), now=self.clock.now())
 
     def delete_message(self, channel: str, ts: str) -> None:
-        """Delete a message as a person would (later updates get message_not_found)."""
+        """Delete a message or a reply as a person would (later updates get
+        ``message_not_found``).  Raises KeyError for an unknown channel or ``ts``."""
         with self._lock:
             chan = self.channel(channel)
-            chan.messages = [m for m in chan.messages if m.ts != ts]
+            message, parent = chan.find(ts)
+            if message is None:
+                raise KeyError(ts)
+            (parent.replies if parent else chan.messages).remove(message)
 
     def archive(self, channel: str) -> None:
         with self._lock:
@@ -394,27 +412,31 @@ class SlackEmulator:
             call.status, call.error = fault.status, fault.error
             headers = {}
             if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
+                headers["Retry-After"] = retry_after_header(fault.retry_after,
+                                                            self.retry_after_resolution)
             if fault.error is None:
                 return Answer(fault.status, b"<html>Service Unavailable</html>", "text/html",
                               headers)
             return Answer.json({"ok": False, "error": fault.error}, status=fault.status,
                                headers=headers)
-        error = self._auth_error(request.token)
+        error = self._auth_error(request)
         headers = {}
         if error:
             result = {"ok": False, "error": error}
         else:  # Slack tells an accepted token its scopes on every answer
             headers["x-oauth-scopes"] = self.scopes_header()
-            with self._lock:
-                result = (missing_scope(request.method, list(self.scopes))
-                          or self._api.call(request.method, params=request.params))
+            if request.error:
+                result = {"ok": False, "error": request.error}
+            else:
+                with self._lock:
+                    result = self._api.call(request.method, request.params, self.scopes)
         call.error = None if result.get("ok") else result.get("error")
         return Answer.json(result, headers=headers)
 
-    def _auth_error(self, token: Optional[str]) -> Optional[str]:
-        if not token:
-            return "not_authed"
+    def _auth_error(self, request: ApiRequest) -> Optional[str]:
+        token = request.token
+        if not token:  # a token in the query string is refused (see ApiRequest)
+            return "invalid_auth" if request.token_in_query else "not_authed"
         if token != self.token:
             return "invalid_auth"
         if self.revoked:

@@ -23,11 +23,22 @@ __all__ = ["ApiRequest", "Answer", "Server"]
 
 @dataclass
 class ApiRequest:
-    """One Web API request as the emulator sees it (the token kept apart from the params)."""
+    """One Web API request as the emulator sees it (the token kept apart from the params).
+
+    The token is read where Slack reads it (docs.slack.dev "Slack Web API",
+    changelogs 2017-10 "Keeping up with the JSONs" and 2020-11 "No more tokens
+    in querystrings for newly created apps"): an ``Authorization: Bearer``
+    header, or a ``token`` in a form-encoded POST body.  A ``token`` inside a
+    JSON body is not read (JSON requires the header), and one in the query
+    string is refused (``token_in_query``), as for every app created since
+    February 24, 2021.
+    """
 
     method: str  #: e.g. ``"chat.update"``
     params: dict  #: query string and body arguments, without ``token``
-    token: Optional[str]  #: the token presented, or None
+    token: Optional[str]  #: the token presented where Slack reads it, or None
+    token_in_query: bool = False  #: a ``token`` came in the query string
+    error: Optional[str] = None  #: the body could not be read (``invalid_json``)
 
 
 @dataclass
@@ -92,17 +103,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api_request(self, url: urllib.parse.SplitResult, body: bytes) -> ApiRequest:
         params = dict(urllib.parse.parse_qsl(url.query))
+        in_query = params.pop("token", None) is not None
+        token, error = None, None
         if body:
-            text = body.decode("utf-8")
-            if text.lstrip().startswith("{"):
-                params.update(json.loads(text))
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if kind == "application/json":
+                try:
+                    data = json.loads(body.decode("utf-8"))
+                except ValueError:
+                    data = None
+                if not isinstance(data, dict):
+                    data, error = {}, "invalid_json"
+                data.pop("token", None)  # JSON bodies need the Authorization header
+                params.update(data)
             else:
-                params.update(urllib.parse.parse_qsl(text))
-        token = params.pop("token", None)
+                form = dict(urllib.parse.parse_qsl(body.decode("utf-8")))
+                token = form.pop("token", None)
+                params.update(form)
         auth = self.headers.get("Authorization") or ""
         if auth.startswith("Bearer "):
             token = auth[len("Bearer "):].strip()
-        return ApiRequest(method=url.path.rsplit("/", 1)[-1], params=params, token=token)
+        return ApiRequest(method=url.path.rsplit("/", 1)[-1], params=params, token=token,
+                          token_in_query=in_query, error=error)
 
     def _send(self, answer: Answer) -> None:
         if answer.dropped:

@@ -12,22 +12,52 @@ import collections
 import hashlib
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Callable, Deque, Dict, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["SLACK_LIMITS", "Limit", "RateLimits", "retry_after_header", "SCOPES"]
+__all__ = ["SLACK_LIMITS", "NO_LIMITS", "Limit", "RateLimits", "retry_after_header", "SCOPES"]
 
-#: Slack-like rate limits for ``SlackEmulator(limits=…)``: method → (calls, per seconds).
+# Slack's "Rate limits" page (docs.slack.dev/apis/web-api/rate-limits): each
+# method has a tier, counted per method, per app, per workspace, with these
+# floors per minute; each method page names its tier.
+_TIER_2, _TIER_3, _TIER_4 = (20, 60.0), (50, 60.0), (100, 60.0)
+
+#: The rate limits a :class:`SlackEmulator` enforces by default, as Slack does:
+#: method → (calls, per seconds), counted per app (one token) except
+#: ``chat.postMessage``, counted per channel.
 #:
-#: * ``chat.update``: 50 per 60 s per app (one token).  Slack's "Rate limits"
-#:   page puts it in Tier 3, "50+ per minute", counted per method, per app,
-#:   per workspace; 50 is that documented floor.
-#: * ``chat.postMessage``: 5 per 5 s per channel.  Slack documents about one
-#:   message per second per channel with short bursts tolerated; a 5 s window
-#:   keeps that average and lets a burst of 5 through.
-SLACK_LIMITS: Dict[str, Tuple[int, float]] = {
-    "chat.update": (50, 60.0),
+#: * ``chat.postMessage``: 5 per 5 s per channel.  Slack's "Rate limits" page
+#:   and the method page ("Special rate limits apply") allow about one message
+#:   per second per channel with short bursts; a 5 s window keeps that average
+#:   and lets a burst of 5 through.
+#: * Tier 3, 50 per 60 s (the documented floor of "50+ per minute"):
+#:   ``chat.update``, ``chat.delete``, ``chat.scheduleMessage``,
+#:   ``chat.deleteScheduledMessage``, ``chat.scheduledMessages.list``,
+#:   ``conversations.history``, ``conversations.replies``,
+#:   ``conversations.info``.
+#: * Tier 2, 20 per 60 s: ``conversations.list``, ``users.list``.
+#: * Tier 4, 100 per 60 s: ``files.getUploadURLExternal``,
+#:   ``files.completeUploadExternal``.
+#:
+#: ``auth.test`` ("special") is not limited.  Slack's 2025 limits for new
+#: commercially distributed non-Marketplace apps (``conversations.history``
+#: and ``.replies`` at 1 per minute) do not apply to an internal app.
+SLACK_LIMITS: Mapping[str, Tuple[int, float]] = MappingProxyType({
     "chat.postMessage": (5, 5.0),
-}
+    **{method: _TIER_3 for method in (
+        "chat.update", "chat.delete", "chat.scheduleMessage", "chat.deleteScheduledMessage",
+        "chat.scheduledMessages.list", "conversations.history", "conversations.replies",
+        "conversations.info")},
+    "conversations.list": _TIER_2,
+    "users.list": _TIER_2,
+    "files.getUploadURLExternal": _TIER_4,
+    "files.completeUploadExternal": _TIER_4,
+})
+
+#: Not Slack's: no rate limit at all, for ``SlackEmulator(limits=NO_LIMITS)``
+#: in tests that drive a client faster than Slack would let it (an opt-out:
+#: code that passes only with it can get HTTP 429 from Slack).
+NO_LIMITS: Mapping[str, Tuple[int, float]] = MappingProxyType({})
 
 #: What a limit can be counted per: ``"app"`` (one token) or ``"channel"``.
 SCOPES = ("app", "channel")

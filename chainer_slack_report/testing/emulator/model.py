@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 __all__ = ["Message", "Channel", "Call", "Workspace"]
 
@@ -20,35 +20,64 @@ class Message:
 
     channel: str  #: the channel's ID
     ts: str  #: Slack's message ID, ``"<Unix seconds>.<6 digits>"``
-    text: str
+    text: str  #: with ``blocks``, the fallback for notifications (may be ``""``)
     user: str  #: the poster's member ID
     thread_ts: Optional[str] = None  #: the parent's ``ts`` for a reply
     history: List[str] = field(default_factory=list)  #: every text it had, first to last
     replies: List[Message] = field(default_factory=list)
     files: List[dict] = field(default_factory=list)  #: ``id``, ``name``, ``title`` of each
     unfurl_links: Optional[bool] = None
+    blocks: List[dict] = field(default_factory=list)  #: Block Kit blocks, as posted
+    bot_id: Optional[str] = None  #: the posting app's bot ID (Slack's ``bot_id``)
+    edited_ts: Optional[str] = None  #: when it was last edited (a ``ts``), or None
 
     def as_json(self) -> dict:
         """The message object as the Web API returns it."""
         out = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
+        if self.bot_id:
+            out["bot_id"] = self.bot_id
+        if self.blocks:
+            out["blocks"] = [dict(b) for b in self.blocks]
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
+        elif self.replies:  # a thread's parent, as conversations.history shows it
+            out.update(thread_ts=self.ts, reply_count=len(self.replies),
+                       reply_users=sorted({r.user for r in self.replies}),
+                       latest_reply=self.replies[-1].ts)
         if self.files:
             out["files"] = [dict(f) for f in self.files]
-        if len(self.history) > 1:
-            out["edited"] = {"user": self.user, "ts": self.ts}
+        if self.edited_ts:
+            out["edited"] = {"user": self.user, "ts": self.edited_ts}
         return out
 
 
 @dataclass
 class Channel:
-    """A public channel; the bot is a member unless ``member`` is False."""
+    """A channel; the bot is a member unless ``member`` is False.
+
+    A private channel (``private=True``) is invisible to a bot outside it.
+    """
 
     id: str
     name: str
     member: bool = True
     archived: bool = False
     messages: List[Message] = field(default_factory=list)  #: top level, oldest first
+    private: bool = False
+
+    def find(self, ts: Optional[str]) -> Tuple[Optional[Message], Optional[Message]]:
+        """``(message, parent)`` for a message or a reply with this ``ts``.
+
+        ``parent`` is the thread's parent for a reply, None for a top-level
+        message; ``(None, None)`` when there is no such message.
+        """
+        for message in self.messages:
+            if message.ts == ts:
+                return message, None
+            for reply in message.replies:
+                if reply.ts == ts:
+                    return reply, message
+        return None, None
 
 
 @dataclass
@@ -78,9 +107,10 @@ class Workspace:
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
 
-    def add_channel(self, name: str, member: bool = True) -> Channel:
+    def add_channel(self, name: str, member: bool = True, private: bool = False) -> Channel:
         """A new channel ``C0000001``, ``C0000002``, … in creation order."""
-        channel = Channel(id=f"C{len(self.channels) + 1:07d}", name=name, member=member)
+        channel = Channel(id=f"C{len(self.channels) + 1:07d}", name=name, member=member,
+                          private=private)
         self.channels[channel.id] = channel
         return channel
 

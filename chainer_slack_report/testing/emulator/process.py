@@ -17,7 +17,7 @@ import threading
 from typing import Callable, Optional, Sequence, Tuple
 
 from .core import SlackEmulator
-from .limits import SLACK_LIMITS
+from .limits import NO_LIMITS, SLACK_LIMITS
 from .methods import DEFAULT_SCOPES
 
 __all__ = ["add_arguments", "serve", "main"]
@@ -48,16 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "missing_scope (default: %(default)s)")
     parser.add_argument("--update-limit", type=_limit_arg, nargs="?", metavar="CALLS/SECONDS",
                         const=SLACK_LIMITS["chat.update"],
-                        help="limit chat.update per app; without a value 50/60 "
-                             "(Slack Tier 3). Default: no limit")
+                        help="limit chat.update per app (default, or without a value: 50/60, "
+                             "Slack's Tier 3)")
     parser.add_argument("--post-limit", type=_limit_arg, nargs="?", metavar="CALLS/SECONDS",
                         const=SLACK_LIMITS["chat.postMessage"],
-                        help="limit chat.postMessage per channel; without a value 5/5 "
-                             "(Slack: ~1 per second per channel, short bursts). "
-                             "Default: no limit")
+                        help="limit chat.postMessage per channel (default, or without a "
+                             "value: 5/5, Slack's ~1 per second per channel with short bursts)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="not Slack's: enforce no rate limit except --update-limit and "
+                             "--post-limit when given (by default every method has Slack's)")
     parser.add_argument("--retry-after-resolution", type=float, default=1.0, metavar="SECONDS",
-                        help="Retry-After is rounded up to a multiple of this "
-                             "(default 1: whole seconds, as Slack sends)")
+                        help="Retry-After is rounded up to a multiple of this (default 1: "
+                             "whole seconds, as Slack sends; less is not Slack's)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                         help="seconds each API call waits before answering")
     parser.add_argument("--state-file", metavar="PATH",
@@ -77,7 +79,7 @@ def serve(args: argparse.Namespace, announce: Callable[[dict], None] = _announce
     ``base_url``), ``token``, ``channels`` (name → ID), ``state_url`` and
     ``pid``; by default it prints them as one JSON line.
     """
-    limits = {}
+    limits = dict(NO_LIMITS if args.no_limits else SLACK_LIMITS)
     if args.update_limit:
         limits["chat.update"] = args.update_limit
     if args.post_limit:
