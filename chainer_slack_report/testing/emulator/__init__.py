@@ -34,7 +34,9 @@ is not Slack's is an explicit, named opt-out::
 
 A call over a limit gets HTTP 429 ``{"ok": false, "error": "ratelimited"}``
 with ``Retry-After`` (see :meth:`SlackEmulator.set_limit`).  Tests move time
-with :meth:`SlackEmulator.advance` instead of waiting.
+with :meth:`SlackEmulator.advance` instead of waiting: rate-limit windows free
+up, and messages scheduled with ``chat.scheduleMessage`` are posted when their
+``post_at`` passes (:meth:`SlackEmulator.scheduled` lists those waiting).
 
 To share one emulator between processes, run it as its own process::
 
@@ -56,6 +58,7 @@ The modules, one job each:
 * :mod:`.blocks` -- Block Kit checks (``invalid_blocks`` and its reasons);
 * :mod:`.limits` -- rate limits (sliding windows, ``Retry-After``);
 * :mod:`.faults` -- injected errors, latency and outages;
+* :mod:`.scheduled` -- messages scheduled with ``chat.scheduleMessage``;
 * :mod:`.clock` -- the emulator's now, which tests can move forward;
 * :mod:`.http` -- the HTTP server and handler;
 * :mod:`.view`, :mod:`.draw` -- the channel view for a browser;
@@ -68,7 +71,8 @@ from .limits import NO_LIMITS, SLACK_LIMITS
 from .methods import DEFAULT_SCOPES, MAX_POSTED_TEXT_CHARS, MAX_TEXT_CHARS, METHOD_SCOPES
 from .model import Call, Channel, Message
 from .process import add_arguments, main, serve
+from .scheduled import ScheduledMessage
 
 __all__ = ["SlackEmulator", "Message", "Call", "Channel", "Clock", "Snapshot", "SLACK_LIMITS",
            "NO_LIMITS", "DEFAULT_SCOPES", "METHOD_SCOPES", "MAX_TEXT_CHARS",
-           "MAX_POSTED_TEXT_CHARS", "main", "add_arguments", "serve"]
+           "MAX_POSTED_TEXT_CHARS", "ScheduledMessage", "main", "add_arguments", "serve"]

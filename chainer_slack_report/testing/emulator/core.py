@@ -23,6 +23,7 @@ from .http import Answer, ApiRequest, Server
 from .limits import SLACK_LIMITS, RateLimits, retry_after_header
 from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, WebAPI
 from .model import Call, Channel, Message, Workspace
+from .scheduled import ScheduledMessage
 
 __all__ = ["SlackEmulator", "Snapshot"]
 
@@ -34,6 +35,7 @@ class Snapshot:
     channels: List[Channel]  #: deep copies, in creation order
     users: Dict[str, str]  #: member ID → name
     now: float  #: the emulator clock's time of the snapshot (Unix seconds)
+    scheduled: List[ScheduledMessage]  #: copies of the messages waiting, earliest first
 
 
 class SlackEmulator:
@@ -103,6 +105,8 @@ class SlackEmulator:
         self._api = WebAPI(self._workspace, self.clock, bot_user=self.BOT_USER,
                            max_text_chars=max_text_chars, base_url=self._base_url)
         self._thread: Optional[threading.Thread] = None
+        self._poster: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
         for name in channels:
             self.add_channel(name)
         self._limits.set_all(limits)
@@ -123,19 +127,37 @@ class SlackEmulator:
         return self._base_url() + "/api/"
 
     def start(self) -> SlackEmulator:
+        """Serve on a thread of its own (and post scheduled messages as they come due)."""
         if self._thread is None:
+            self._stopping.clear()
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                 name="slack-emulator", daemon=True)
+            self._poster = threading.Thread(target=self._post_on_time,
+                                            name="slack-emulator-scheduled", daemon=True)
             self._thread.start()
+            self._poster.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the port."""
         if self._thread is not None:
+            self._stopping.set()
             self._server.shutdown()
             self._thread.join(5)
-            self._thread = None
+            self._poster.join(5)
+            self._thread = self._poster = None
         self._server.server_close()
+
+    def _post_on_time(self) -> None:
+        """Post scheduled messages when real time passes their ``post_at``."""
+        wait = 0.0
+        while not self._stopping.wait(wait):
+            with self._lock:
+                self._api.post_due()
+                due = self._workspace.schedule.next_post_at()
+                now = self.clock.now()
+            wait = 0.5 if due is None or self.clock.frozen else min(max(due - now, 0.01), 0.5)
 
     def __enter__(self) -> SlackEmulator:
         return self.start()
@@ -205,7 +227,18 @@ class SlackEmulator:
     def messages(self, channel: str) -> List[Message]:
         """Top-level messages of a channel (by ID or name), oldest first."""
         with self._lock:
+            self._api.post_due()
             return list(self.channel(channel).messages)
+
+    def scheduled(self, channel: Optional[str] = None) -> List[ScheduledMessage]:
+        """Messages scheduled with ``chat.scheduleMessage`` and not posted (or deleted)
+        yet, earliest ``post_at`` first; only those of ``channel`` (ID or name) if given."""
+        with self._lock:
+            self._api.post_due()
+            wanted = self.channel(channel).id if channel is not None else None
+            return sorted((m for m in self._workspace.schedule.pending
+                           if wanted is None or m.channel == wanted),
+                          key=lambda m: m.post_at)
 
     def calls_to(self, method: str) -> List[Call]:
         """Recorded calls of one API method (e.g. ``"chat.update"``)."""
@@ -230,10 +263,12 @@ class SlackEmulator:
     def state(self, *, history: bool = False) -> dict:
         """A JSON-able summary, also served at ``GET /_emulator/state``.
 
-        ``channels``: name → ``id``, ``archived``, ``private`` and
+        ``channels``: name → ``id``, ``archived``, ``private``,
         ``messages`` (``ts``, ``text``, ``blocks``, ``history_len``,
         ``replies``' texts, file names; with ``history=True`` also
-        ``history``, every text the message had).  ``methods``: method →
+        ``history``, every text the message had) and ``scheduled`` (``id``,
+        ``post_at``, ``text``, ``thread_ts`` of each message waiting).
+        ``now``: the emulator clock's Unix time.  ``methods``: method →
         ``calls``, ``ok``, ``rate_limited`` (HTTP 429s), ``dropped`` and
         ``errors`` (code → count).  ``limits``: method → ``calls``, ``per``,
         ``scope``.  The token is never included.
@@ -248,6 +283,7 @@ class SlackEmulator:
             return out
 
         with self._lock:
+            self._api.post_due()
             methods: Dict[str, dict] = {}
             for c in self.calls:
                 entry = methods.setdefault(c.method, {"calls": 0, "ok": 0, "rate_limited": 0,
@@ -264,8 +300,13 @@ class SlackEmulator:
             return {
                 "channels": {ch.name: {"id": ch.id, "archived": ch.archived,
                                        "private": ch.private,
-                                       "messages": [message(m) for m in ch.messages]}
+                                       "messages": [message(m) for m in ch.messages],
+                                       "scheduled": [
+                                           {"id": m.id, "post_at": m.post_at, "text": m.text,
+                                            "thread_ts": m.thread_ts}
+                                           for m in self.scheduled(ch.id)]}
                              for ch in self.channels.values()},
+                "now": self.clock.now(),
                 "methods": methods,
                 "rate_limited": sum(e["rate_limited"] for e in methods.values()),
                 "limits": self._limits.as_json(),
@@ -273,10 +314,12 @@ class SlackEmulator:
             }
 
     def snapshot(self) -> Snapshot:
-        """A consistent copy of the channels, their messages and the users (for the view)."""
+        """A consistent copy of the channels, their messages, the users and the scheduled
+        messages (for the view)."""
         with self._lock:
             return Snapshot(channels=copy.deepcopy(list(self.channels.values())),
-                            users=dict(self.users), now=self.clock.now())
+                            users=dict(self.users), now=self.clock.now(),
+                            scheduled=copy.deepcopy(self.scheduled()))
 
     def delete_message(self, channel: str, ts: str) -> None:
         """Delete a message or a reply as a person would (later updates get
@@ -293,9 +336,19 @@ class SlackEmulator:
             self.channel(channel).archived = True
 
     def advance(self, seconds: float) -> float:
-        """Move the emulator's clock ``seconds`` forward (no waiting); returns its new now."""
+        """Move the emulator's clock ``seconds`` forward at once; returns its new now.
+
+        Everything that goes by the clock sees the new time: rate-limit windows
+        free their slots, new messages get later ``ts``, and scheduled messages
+        whose ``post_at`` has passed are posted before this returns.
+
+        Raises:
+            ValueError: ``seconds`` is negative.
+        """
         with self._lock:
-            return self.clock.advance(seconds)
+            now = self.clock.advance(seconds)
+            self._api.post_due()
+            return now
 
     def scopes_header(self) -> str:
         """The ``x-oauth-scopes`` header: the scopes, comma-separated, as Slack sends them."""
@@ -376,6 +429,7 @@ class SlackEmulator:
         """
         params = request.params
         with self._lock:  # one clock reading, under the lock: windows stay exact
+            self._api.post_due()  # what came due first, as it would have on Slack
             call = Call(method=request.method, params=params, started=self.clock.now())
             self.calls.append(call)
             wait = None if self._faults.down else self._limits.admit(

@@ -119,9 +119,14 @@ class WebAPI:
         if scope not in self._granted:
             raise Refused("missing_scope", needed=scope, provided=",".join(self._granted))
 
+    @staticmethod
+    def _sees(channel: Channel) -> bool:
+        """Whether the bot can see the channel (a private one only from inside)."""
+        return channel.member or not channel.private
+
     def _visible(self, channel: Optional[Channel]) -> Channel:
-        """The channel, if the bot can see it (a private one only from inside)."""
-        if channel is None or (channel.private and not channel.member):
+        """The channel, if the bot can see it; else ``channel_not_found``."""
+        if channel is None or not self._sees(channel):
             raise Refused("channel_not_found")
         return channel
 
@@ -187,9 +192,11 @@ class WebAPI:
             raise Refused("thread_not_found")
         return parent or message
 
-    def _new_message(self, channel: Channel, parent: Optional[Message], text: str,
-                     **fields) -> Message:
-        message = Message(channel=channel.id, ts=self.workspace.next_ts(self.clock.now()),
+    def _new_message(self, channel: Channel, parent: Optional[Message], text: str, *,
+                     now: Optional[float] = None, **fields) -> Message:
+        """Post a message (a reply under ``parent``) at ``now`` (default: the clock's)."""
+        now = self.clock.now() if now is None else now
+        message = Message(channel=channel.id, ts=self.workspace.next_ts(now),
                           text=text, user=self.bot_user, bot_id=_BOT_ID, history=[text],
                           thread_ts=parent.ts if parent else None, **fields)
         (parent.replies if parent else channel.messages).append(message)
@@ -227,6 +234,70 @@ class WebAPI:
         message.edited_ts = self.workspace.next_ts(self.clock.now())
         return {"ok": True, "channel": channel.id, "ts": message.ts, "text": message.text,
                 "message": message.as_json()}
+
+    def _m_chat_scheduleMessage(self, params: dict) -> dict:
+        channel = self._postable(params.get("channel"))  # "an encoded ID, or a name"
+        text, blocks, _ = self._content(params, limit=MAX_POSTED_TEXT_CHARS, truncate=False)
+        post_at = params.get("post_at")
+        if isinstance(post_at, bool) or not str(post_at).strip().isdigit():
+            raise Refused("invalid_time")  # "value passed for post_time was invalid"
+        post_at = int(str(post_at).strip())
+        now = self.clock.now()
+        error = self.workspace.schedule.refusal(channel.id, post_at, now)
+        if error:
+            raise Refused(error)
+        parent = self._thread(channel, params.get("thread_ts"))
+        scheduled = self.workspace.schedule.add(channel.id, post_at, text, now, blocks=blocks,
+                                                thread_ts=parent.ts if parent else None)
+        message = {"type": "delayed_message", "text": text, "user": self.bot_user,
+                   "bot_id": _BOT_ID}
+        if blocks:
+            message["blocks"] = [dict(b) for b in blocks]
+        if parent:
+            message["thread_ts"] = parent.ts
+        return {"ok": True, "channel": channel.id, "scheduled_message_id": scheduled.id,
+                "post_at": post_at, "message": message}
+
+    def _m_chat_deleteScheduledMessage(self, params: dict) -> dict:
+        channel = self._by_id(params.get("channel"))
+        if not self.workspace.schedule.remove(channel.id,
+                                              str(params.get("scheduled_message_id") or "")):
+            # "... an invalid ID, or the scheduled message it's referencing has already
+            # been sent or deleted."
+            raise Refused("invalid_scheduled_message_id")
+        return {"ok": True}
+
+    def _m_chat_scheduledMessages_list(self, params: dict) -> dict:
+        key = params.get("channel")
+        if key and self.workspace.channels.get(str(key)) is None:
+            raise Refused("invalid_channel")
+        oldest, latest = _ts_arg(params, "oldest"), _ts_arg(params, "latest")
+        shown = sorted((m for m in self.workspace.schedule.pending
+                        if (not key or m.channel == key)
+                        and self._sees(self.workspace.channels[m.channel])
+                        and (oldest is None or m.post_at >= oldest)
+                        and (latest is None or m.post_at <= latest)),
+                       key=lambda m: (m.post_at, m.id))
+        page, cursor = _page(shown, params, default=100)
+        return {"ok": True, "scheduled_messages": [m.as_json() for m in page],
+                "response_metadata": {"next_cursor": cursor}}
+
+    def post_due(self) -> int:
+        """Post every scheduled message whose ``post_at`` the clock has passed; how many.
+
+        Each becomes a message (a reply, with ``thread_ts``) whose ``ts`` is its
+        ``post_at``, as if posted on time.  One whose channel was archived, or
+        whose thread's parent was deleted, is dropped.
+        """
+        posted = 0
+        for due in self.workspace.schedule.take_due(self.clock.now()):
+            channel = self.workspace.channels.get(due.channel)
+            parent, _ = channel.find(due.thread_ts) if due.thread_ts else (None, None)
+            if channel.archived or (due.thread_ts and parent is None):
+                continue
+            self._new_message(channel, parent, due.text, blocks=due.blocks, now=due.post_at)
+            posted += 1
+        return posted
 
     def _m_chat_delete(self, params: dict) -> dict:
         channel = self._by_id(params.get("channel"))
@@ -275,7 +346,7 @@ class WebAPI:
         exclude_archived = _flag(params.get("exclude_archived"))
         shown = [c for c in self.workspace.channels.values()
                  if ("private_channel" if c.private else "public_channel") in types
-                 and (c.member or not c.private) and not (exclude_archived and c.archived)]
+                 and self._sees(c) and not (exclude_archived and c.archived)]
         page, cursor = _page(shown, params, default=100, most=999, strict=True)
         return {"ok": True, "channels": [self._channel_json(c) for c in page],
                 "response_metadata": {"next_cursor": cursor}}

@@ -1,4 +1,5 @@
-"""The emulated workspace: channels, their messages and threads, users, uploaded files.
+"""The emulated workspace: channels, their messages and threads, users, uploaded files,
+scheduled messages.
 
 These are the records the Web API methods (:mod:`.methods`) read and change
 and that tests inspect (``SlackEmulator.messages`` returns :class:`Message`
@@ -10,6 +11,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+
+from .scheduled import Schedule
 
 __all__ = ["Message", "Channel", "Call", "Workspace"]
 
@@ -104,6 +107,7 @@ class Workspace:
         self.channels: Dict[str, Channel] = {}
         self.users: Dict[str, str] = dict(users or {})  #: member ID → user name
         self.files: Dict[str, dict] = {}  #: file ID → ``id``, ``name``, ``length``, ``content``
+        self.schedule = Schedule()  #: messages waiting for their ``post_at``
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
 

@@ -19,8 +19,9 @@ __all__ = ["view_state", "PAGE"]
 
 
 def view_state(emulator) -> Dict[str, object]:
-    """The page's data: channels, their messages (rendered), replies, files, and a
-    ``version`` that changes whenever any of it does.
+    """The page's data: channels, their messages (rendered), replies, files, the
+    messages scheduled in each (``post_at``, rendered text), and a ``version``
+    that changes whenever any of it does.
 
     Args:
         emulator (SlackEmulator): Read through its :meth:`~SlackEmulator.snapshot`.
@@ -31,7 +32,10 @@ def view_state(emulator) -> Dict[str, object]:
         return mrkdwn_to_html(text, users=snapshot.users)
 
     channels = [{"id": channel.id, "name": channel.name,
-                 "messages": [_message(m, render) for m in channel.messages]}
+                 "messages": [_message(m, render) for m in channel.messages],
+                 "scheduled": [{"id": m.id, "post_at": m.post_at, "thread_ts": m.thread_ts,
+                                "html": render(m.text)}
+                               for m in snapshot.scheduled if m.channel == channel.id]}
                 for channel in snapshot.channels]
     version = zlib.crc32(json.dumps(channels, sort_keys=True).encode("utf-8"))
     return {"version": version, "channels": channels}
@@ -75,9 +79,12 @@ code { color: #e01e5a; background: #f8f8f8; border: 1px solid #ddd; border-radiu
 .thread .message { border: none; padding: 4px 0; }
 .file img { max-width: 480px; border: 1px solid #ddd; border-radius: 4px; display: block; }
 #empty { color: #616061; }
+#scheduled { margin-top: 16px; color: #616061; }
+#scheduled h3 { font-size: 14px; margin: 0 0 4px; }
+.scheduled { padding: 4px 0; } .scheduled time { font-weight: 700; margin-right: 8px; }
 </style></head>
 <body><nav><h1>Slack emulator</h1><div id="channels"></div></nav>
-<main><h2 id="title"></h2><div id="messages"></div></main>
+<main><h2 id="title"></h2><div id="messages"></div><div id="scheduled"></div></main>
 <script>
 let version = -1, current = location.hash.slice(1) || null, state = null;
 function el(tag, cls, html) { const e = document.createElement(tag);
@@ -113,6 +120,17 @@ function draw() {
   const channel = state.channels.find(c => c.name === current);
   document.getElementById("title").textContent = channel ? "# " + channel.name : "";
   const box = document.getElementById("messages"); box.innerHTML = "";
+  const later = document.getElementById("scheduled"); later.innerHTML = "";
+  if (channel && channel.scheduled.length) {
+    later.appendChild(el("h3", "", "Scheduled"));
+    for (const s of channel.scheduled) {
+      const row = el("div", "scheduled", s.html); row.dataset.postAt = s.post_at;
+      const when = el("time"); when.dateTime = new Date(s.post_at * 1000).toISOString();
+      when.textContent = new Date(s.post_at * 1000).toLocaleString();
+      row.prepend(when); if (s.thread_ts) row.dataset.threadTs = s.thread_ts;
+      later.appendChild(row);
+    }
+  }
   if (!channel || !channel.messages.length) { box.appendChild(el("p", "", "No messages yet."))
     .id = "empty"; return; }
   for (const m of channel.messages) box.appendChild(message(m));
