@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -22,6 +23,42 @@ def api_error(call, **kwargs):
     with pytest.raises(SlackApiError) as info:
         call(**kwargs)
     return info.value.response
+
+
+def every_page(method, key, **kwargs) -> list:
+    """The ``key`` items of every page of a paginated method, following ``next_cursor``."""
+    items, cursor = [], None
+    while True:
+        page = method(cursor=cursor, **kwargs)
+        items += page[key]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            return items
+
+
+@contextlib.contextmanager
+def emulator_process(*args, stop=signal.SIGTERM):
+    """``python -m chainer_slack_report.testing.emulator --port 0 ARGS``: yields its JSON
+    line; at the end sends ``stop`` and checks it exits 0 having printed nothing more."""
+    proc = subprocess.Popen([sys.executable, "-m", "chainer_slack_report.testing.emulator",
+                             "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a stuck child
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        yield json.loads(line)
+        proc.send_signal(stop)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout.read() == ""  # one line of JSON, nothing else
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_post_update_history_and_thread(slack_emulator):
@@ -92,14 +129,8 @@ def test_outage_drops_connections(slack_emulator):
 
 def test_users_list_paginates(slack_emulator):
     slack_emulator.users.update({f"U{i:07d}": f"user{i}" for i in range(5)})
-    client = slack_emulator.client()
-    names, cursor = [], None
-    while True:
-        page = client.users_list(limit=2, cursor=cursor)
-        names += [m["name"] for m in page["members"]]
-        cursor = page["response_metadata"]["next_cursor"]
-        if not cursor:
-            break
+    members = every_page(slack_emulator.client().users_list, "members", limit=2)
+    names = [m["name"] for m in members]
     # and, as in Slack, the bot user and Slackbot
     assert names == [f"user{i}" for i in range(5)] + ["emulator-bot", "slackbot"]
 
@@ -262,17 +293,8 @@ def test_update_limit_holds_under_concurrent_clients(slack_emulator):
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_runs_as_its_own_process(tmp_path, stop_signal):
     state_file = tmp_path / "state.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainer_slack_report.testing.emulator", "--port", "0",
-         "--update-limit", "2/60", "--post-limit", "--channels", "general,ops",
-         "--state-file", str(state_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a stuck child
-    watchdog.start()
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        info = json.loads(line)
+    with emulator_process("--update-limit", "2/60", "--post-limit", "--channels", "general,ops",
+                          "--state-file", str(state_file), stop=stop_signal) as info:
         assert info["channels"] == {"general": "C0000001", "ops": "C0000002"}
         client = WebClient(token=info["token"], base_url=info["url"])
         posted = client.chat_postMessage(channel="ops", text="v0")
@@ -295,16 +317,6 @@ def test_runs_as_its_own_process(tmp_path, stop_signal):
         assert state["rate_limited"] == 1
         assert state["limits"]["chat.postMessage"] == {"calls": 5, "per": 5.0,
                                                        "scope": "channel"}
-        proc.send_signal(stop_signal)
-        assert proc.wait(timeout=10) == 0
-        assert proc.stdout.read() == ""  # one line of JSON, nothing else
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
     final = json.loads(state_file.read_text())
     assert final["channels"]["ops"]["messages"][0]["text"] == "v2"
     assert final["methods"]["chat.update"]["rate_limited"] == 1
@@ -356,32 +368,14 @@ def test_conversations_info_and_list(slack_emulator):
     slack_emulator.archive("random")
     random_id = slack_emulator.channel("random").id
     assert client.conversations_info(channel=random_id)["channel"]["is_archived"] is True
-    names, cursor = [], None
-    while True:
-        page = client.conversations_list(limit=2, cursor=cursor)
-        names += [c["name"] for c in page["channels"]]
-        cursor = page["response_metadata"]["next_cursor"]
-        if not cursor:
-            break
-    assert names == ["general", "random", "outside"]
+    channels = every_page(client.conversations_list, "channels", limit=2)
+    assert [c["name"] for c in channels] == ["general", "random", "outside"]
     active = client.conversations_list(exclude_archived=True)["channels"]
     assert [c["name"] for c in active] == ["general", "outside"]
 
 
 def test_own_process_takes_scopes():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainer_slack_report.testing.emulator", "--scopes",
-         "chat:write"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        info = json.loads(proc.stdout.readline())
+    with emulator_process("--scopes", "chat:write") as info:
         client = WebClient(token=info["token"], base_url=info["url"])
         assert client.auth_test().headers["x-oauth-scopes"] == "chat:write"
         assert api_error(client.users_list)["error"] == "missing_scope"
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()

@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 import pytest
-from slack_sdk.errors import SlackApiError
+from test_emulator import api_error, every_page
 
 from chainer_slack_report.testing import SlackEmulator
 
@@ -27,12 +27,6 @@ def slack():
     with SlackEmulator() as emulator:
         emulator.clock.freeze()
         yield emulator
-
-
-def api_error(call, **kwargs):
-    with pytest.raises(SlackApiError) as info:
-        call(**kwargs)
-    return info.value.response
 
 
 def now(slack) -> int:
@@ -178,14 +172,8 @@ def test_the_list_pages_and_filters_by_post_at(slack):
     start = now(slack) + 3600
     for i in range(5):
         client.chat_scheduleMessage(channel="general", post_at=start + i * 60, text=f"m{i}")
-    texts, cursor = [], None
-    while True:
-        page = client.chat_scheduledMessages_list(limit=2, cursor=cursor)
-        texts += [m["text"] for m in page["scheduled_messages"]]
-        cursor = page["response_metadata"]["next_cursor"]
-        if not cursor:
-            break
-    assert texts == ["m0", "m1", "m2", "m3", "m4"]
+    listed = every_page(client.chat_scheduledMessages_list, "scheduled_messages", limit=2)
+    assert [m["text"] for m in listed] == ["m0", "m1", "m2", "m3", "m4"]
     middle = client.chat_scheduledMessages_list(oldest=str(start + 60),
                                                 latest=str(start + 180))
     assert [m["text"] for m in middle["scheduled_messages"]] == ["m1", "m2", "m3"]

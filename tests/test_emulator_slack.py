@@ -9,18 +9,14 @@ emulator's clock instead of waiting.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import sys
-import threading
 import urllib.parse
 import urllib.request
 
 import pytest
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from test_emulator import api_error, emulator_process
 
 from chainer_slack_report.slack_errors import CONFIG_ERRORS, Action, classify
 from chainer_slack_report.testing import SlackEmulator
@@ -32,35 +28,6 @@ def slack():
     """``SlackEmulator()`` with its defaults, which are Slack's."""
     with SlackEmulator() as emulator:
         yield emulator
-
-
-def api_error(call, **kwargs):
-    with pytest.raises(SlackApiError) as info:
-        call(**kwargs)
-    return info.value.response
-
-
-@contextlib.contextmanager
-def emulator_process(*args):
-    """``python -m chainer_slack_report.testing.emulator ARGS``: yields its JSON line."""
-    proc = subprocess.Popen([sys.executable, "-m", "chainer_slack_report.testing.emulator",
-                             "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a stuck child
-    watchdog.start()
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        yield json.loads(line)
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def state_of(info) -> dict:
@@ -179,7 +146,8 @@ def test_a_blocks_only_message_is_posted_and_updated(slack):
     assert message.blocks == [header, SECTION] and message.text == "Run 7: loss 0.5"
     assert slack.state()["channels"]["general"]["messages"][0]["blocks"] == [header, SECTION]
     # neither text nor blocks: no_text ("No message text provided")
-    assert api_error(client.chat_postMessage, channel="general")["error"] == "no_text"
+    with pytest.warns(UserWarning, match="top-level `text` argument is missing"):
+        assert api_error(client.chat_postMessage, channel="general")["error"] == "no_text"
 
 
 def test_invalid_blocks_say_why_where_slack_does(slack):

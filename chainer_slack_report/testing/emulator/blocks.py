@@ -47,6 +47,24 @@ MAX_IMAGE_ALT, MAX_IMAGE_URL = 2000, 3000
 #: text of every ``text`` field of the blocks together may not exceed 12,000 characters.
 MAX_BLOCKS_TEXT_CHARS = 12000
 
+#: Data table block (docs.slack.dev ``reference/block-kit/blocks/data-table-block``,
+#: changelog 2026-05-20): "a minimum of 2 rows (1 regular row plus the header) and a
+#: maximum of 101 rows"; "a minimum of 1 column and a maximum of 20 columns"; "All rows
+#: must have the same number of values, and the character count across all cells cannot
+#: exceed 10,000 characters"; ``page_size`` "Min 1, Max 100. Defaults to 5".
+TABLE_MIN_ROWS, TABLE_MAX_ROWS, TABLE_MAX_COLUMNS = 2, 101, 20
+TABLE_MAX_CHARS, TABLE_MAX_PAGE_SIZE, TABLE_PAGE_SIZE = 10000, 100, 5
+#: Data visualization block (``reference/block-kit/blocks/data-visualization-block``,
+#: changelog 2026-06-16): ``title`` "Maximum 50 characters"; ``segments`` of a pie and
+#: ``series`` of a line, area or bar chart "Min 1, max 6"; a segment's ``label`` "Maximum
+#: of 20 characters", its ``value`` "Must be greater than 0".  The same page's Data Series
+#: and Axis Config: a series ``name`` of at most 20 characters, 1 to 20 data points, point
+#: and category labels of at most 20 characters, axis titles of at most 50, and at most
+#: two of these blocks in one message.
+CHART_TYPES = ("line", "area", "bar", "pie")
+CHART_MAX_TITLE, CHART_MAX_SERIES, CHART_MAX_POINTS = 50, 6, 20
+CHART_MAX_LABEL, CHART_MAX_AXIS_TITLE, MAX_CHARTS = 20, 50, 2
+
 #: The block types a message may hold (Blocks reference and blocks.json on docs.slack.dev:
 #: the blocks available in the "Messages" surface).  ``alert`` is for modals only.
 MESSAGE_BLOCK_TYPES = frozenset({
@@ -112,6 +130,10 @@ def check_blocks(blocks: List[dict]) -> Optional[dict]:
             check(block, at, problems)
         if kind == "markdown" and isinstance(block.get("text"), str):
             markdown += len(block["text"])
+    charts = [i for i, b in enumerate(blocks) if b.get("type") == "data_visualization"]
+    if len(charts) > MAX_CHARTS:
+        problems.add(f"no more than {MAX_CHARTS} data_visualization blocks allowed in a "
+                     f"message", f"/blocks/{charts[MAX_CHARTS]}")
     if markdown > MAX_MARKDOWN_TEXT:
         problems.add(f"markdown blocks together must be less than {MAX_MARKDOWN_TEXT + 1} "
                      f"characters", "/blocks")
@@ -224,7 +246,111 @@ def _rich_text(block: dict, at: str, problems: _Problems) -> None:
     problems.items(block.get("elements"), at + "/elements", low=0, high=10 ** 6)
 
 
+def _data_table(block: dict, at: str, problems: _Problems) -> None:
+    problems.string(block.get("caption"), at + "/caption", limit=10 ** 6)
+    rows = problems.items(block.get("rows"), at + "/rows", low=TABLE_MIN_ROWS,
+                          high=TABLE_MAX_ROWS)
+    widths = set()
+    for r, row in enumerate(rows):
+        where = f"{at}/rows/{r}"
+        cells = problems.items(row, where, low=1, high=TABLE_MAX_COLUMNS)
+        widths.add(len(cells))
+        for c, cell in enumerate(cells):
+            _table_cell(cell, f"{where}/{c}", problems, header=r == 0)
+    if len(widths) > 1:
+        problems.add("all rows must have the same number of cells", at + "/rows")
+    if text_chars(rows) > TABLE_MAX_CHARS:
+        problems.add(f"the cells together must be less than {TABLE_MAX_CHARS + 1} characters",
+                     at + "/rows")
+    if "page_size" in block:
+        _integer(block["page_size"], at + "/page_size", problems, low=1,
+                 high=TABLE_MAX_PAGE_SIZE)
+    if "row_header_column_index" in block:
+        _integer(block["row_header_column_index"], at + "/row_header_column_index", problems,
+                 low=0, high=max(widths, default=1) - 1)
+
+
+def _table_cell(cell: Any, at: str, problems: _Problems, *, header: bool) -> None:
+    kind = cell.get("type") if isinstance(cell, dict) else None
+    if kind == "raw_text":
+        problems.string(cell.get("text"), at + "/text", limit=TABLE_MAX_CHARS)
+    elif kind == "raw_number":
+        if not _is_number(cell.get("value")):
+            problems.add("must provide a number", at + "/value")
+        if "text" in cell:
+            problems.string(cell["text"], at + "/text", limit=TABLE_MAX_CHARS)
+    elif kind == "rich_text" and not header:
+        _rich_text(cell, at, problems)
+    elif kind == "rich_text":
+        problems.add("rich_text cannot be used for header cells", at + "/type")
+    else:
+        problems.add("must be one of raw_text, raw_number, rich_text", at + "/type")
+
+
+def _data_visualization(block: dict, at: str, problems: _Problems) -> None:
+    problems.string(block.get("title"), at + "/title", limit=CHART_MAX_TITLE)
+    chart = block.get("chart")
+    if not isinstance(chart, dict) or chart.get("type") not in CHART_TYPES:
+        problems.add(f"must be one of {', '.join(CHART_TYPES)}", at + "/chart/type")
+        return
+    at += "/chart"
+    if chart["type"] == "pie":
+        segments = problems.items(chart.get("segments"), at + "/segments", low=1,
+                                  high=CHART_MAX_SERIES)
+        for i, segment in enumerate(segments):
+            where = f"{at}/segments/{i}"
+            segment = segment if isinstance(segment, dict) else {}
+            problems.string(segment.get("label"), where + "/label", limit=CHART_MAX_LABEL)
+            value = segment.get("value")
+            if not _is_number(value) or value <= 0:
+                problems.add("must be a number greater than 0", where + "/value")
+        return
+    axis = chart.get("axis_config")
+    if not isinstance(axis, dict):
+        problems.add("must provide an object", at + "/axis_config")
+        axis = {}
+    categories = problems.items(axis.get("categories"), at + "/axis_config/categories",
+                                low=1, high=CHART_MAX_POINTS)
+    for i, label in enumerate(categories):
+        problems.string(label, f"{at}/axis_config/categories/{i}", limit=CHART_MAX_LABEL)
+    for key in ("x_label", "y_label"):
+        if key in axis:
+            problems.string(axis[key], f"{at}/axis_config/{key}", limit=CHART_MAX_AXIS_TITLE)
+    names = set()
+    for i, series in enumerate(problems.items(chart.get("series"), at + "/series", low=1,
+                                              high=CHART_MAX_SERIES)):
+        where = f"{at}/series/{i}"
+        series = series if isinstance(series, dict) else {}
+        problems.string(series.get("name"), where + "/name", limit=CHART_MAX_LABEL)
+        if series.get("name") in names:
+            problems.add("series names must be unique", where + "/name")
+        names.add(series.get("name"))
+        for j, point in enumerate(problems.items(series.get("data"), where + "/data", low=1,
+                                                 high=CHART_MAX_POINTS)):
+            point = point if isinstance(point, dict) else {}
+            problems.string(point.get("label"), f"{where}/data/{j}/label",
+                            limit=CHART_MAX_LABEL)
+            if point.get("label") not in categories:
+                problems.add("label must be one of axis_config.categories",
+                             f"{where}/data/{j}/label")
+            if not _is_number(point.get("value")):
+                problems.add("must provide a number", f"{where}/data/{j}/value")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and value == value and abs(value) != float("inf")
+
+
+def _integer(value: Any, at: str, problems: _Problems, *, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add("must provide an integer", at)
+    elif not low <= value <= high:
+        problems.add(f"must be between {low} and {high}", at)
+
+
 _CHECKS = {
     "section": _section, "header": _header, "context": _context, "actions": _actions,
     "markdown": _markdown, "image": _image, "rich_text": _rich_text,
+    "data_table": _data_table, "data_visualization": _data_visualization,
 }

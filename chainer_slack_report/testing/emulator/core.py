@@ -332,6 +332,8 @@ class SlackEmulator:
             (parent.replies if parent else chan.messages).remove(message)
 
     def archive(self, channel: str) -> None:
+        """Archive a channel (by ID or name) as a person would: posting to it is
+        ``is_archived``, editing in it ``is_inactive``.  Raises KeyError."""
         with self._lock:
             self.channel(channel).archived = True
 
@@ -360,9 +362,12 @@ class SlackEmulator:
         """Answer the next ``times`` calls of ``method`` (``"*"``: any) with a fault.
 
         ``error`` is the Slack error code in ``{"ok": false, "error": …}``;
-        ``status`` the HTTP status (429 sends ``Retry-After: retry_after``;
-        5xx with ``error=None`` sends a non-JSON body like a load balancer).
+        ``status`` the HTTP status (429 sends ``Retry-After``: ``retry_after``
+        seconds rounded up to a multiple of :attr:`retry_after_resolution`,
+        whole seconds by default, as Slack sends them; 5xx with
+        ``error=None`` sends a non-JSON body like a load balancer).
         ``times=float("inf")`` keeps failing until :meth:`clear_faults`.
+        Injected faults come after the rate limit and before authentication.
         """
         with self._lock:
             self._faults.add(Fault(method, error, status, retry_after, times))
@@ -372,6 +377,7 @@ class SlackEmulator:
         self.fail(method, "ratelimited", status=429, times=times, retry_after=retry_after)
 
     def clear_faults(self) -> None:
+        """Forget every fault :meth:`fail` and :meth:`rate_limit` injected."""
         with self._lock:
             self._faults.clear()
 

@@ -171,8 +171,7 @@ class WebAPI:
             raise Refused(error)
         refused = check_blocks(blocks)
         if refused:
-            raise Refused(refused["error"], **{k: v for k, v in refused.items()
-                                               if k not in ("ok", "error")})
+            raise Refused(**{k: v for k, v in refused.items() if k != "ok"})
         text = params.get("text")
         text = "" if text is None else str(text)
         if not text and not blocks and not params.get("attachments"):

@@ -41,8 +41,8 @@ class Message:
             out["bot_id"] = self.bot_id
         if self.blocks:
             out["blocks"] = [dict(b) for b in self.blocks]
-        if self.thread_ts:
-            out["thread_ts"] = self.thread_ts
+        if self.thread_ts:  # a reply (the bot starts its threads: the parent is its own)
+            out.update(thread_ts=self.thread_ts, parent_user_id=self.user)
         elif self.replies:  # a thread's parent, as conversations.history shows it
             out.update(thread_ts=self.ts, reply_count=len(self.replies),
                        reply_users=sorted({r.user for r in self.replies}),

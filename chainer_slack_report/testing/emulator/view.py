@@ -5,6 +5,15 @@ page (message content drawn by :mod:`.draw`), and :data:`PAGE` is the page
 itself: plain HTML, CSS and JavaScript, no external resources (the machine may
 be offline).  The page polls ``/_emulator/view.json`` every half second and
 redraws only when its ``version`` changed, so it updates live without a reload.
+
+Markup, for tests: the channel list is ``nav a`` (``.active`` for the one
+shown); each message is ``.message[data-ts=TS]`` with its content in
+``.text`` (its blocks, drawn as :mod:`.draw` documents, or else its text),
+``(edited)`` as ``.edited``, files as ``.file`` (``img`` for images) and its
+thread as ``.thread`` holding the replies as ``.message``; ``#empty`` when the
+channel has no messages; what is scheduled is ``#scheduled .scheduled``
+(``data-post-at``, a ``<time>``, the text).  A data table's sort and page are
+reset when the message is redrawn (it changed).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import json
 import zlib
 from typing import Callable, Dict
 
-from .draw import mrkdwn_to_html
+from .draw import blocks_to_html, mrkdwn_to_html
 
 __all__ = ["view_state", "PAGE"]
 
@@ -31,8 +40,13 @@ def view_state(emulator) -> Dict[str, object]:
     def render(text: str) -> str:
         return mrkdwn_to_html(text, users=snapshot.users)
 
+    def content(message) -> str:  # the blocks when there are any; else the text
+        if message.blocks:
+            return blocks_to_html(message.blocks, users=snapshot.users)
+        return render(message.text)
+
     channels = [{"id": channel.id, "name": channel.name,
-                 "messages": [_message(m, render) for m in channel.messages],
+                 "messages": [_message(m, content) for m in channel.messages],
                  "scheduled": [{"id": m.id, "post_at": m.post_at, "thread_ts": m.thread_ts,
                                 "html": render(m.text)}
                                for m in snapshot.scheduled if m.channel == channel.id]}
@@ -41,16 +55,17 @@ def view_state(emulator) -> Dict[str, object]:
     return {"version": version, "channels": channels}
 
 
-def _message(message, render: Callable[[str], str]) -> Dict[str, object]:
+def _message(message, content: Callable[[object], str]) -> Dict[str, object]:
     return {
         "ts": message.ts,
-        "html": render(message.text),
+        "html": content(message),
+        "blocks": bool(message.blocks),
         "edited": len(message.history) > 1,
         "files": [{"id": f["id"], "name": f["name"], "title": f.get("title") or f["name"],
                    "image": f["name"].lower().endswith((".png", ".jpg", ".jpeg", ".gif",
                                                         ".svg", ".webp"))}
                   for f in message.files],
-        "replies": [_message(r, render) for r in message.replies],
+        "replies": [_message(r, content) for r in message.replies],
     }
 
 
@@ -79,6 +94,26 @@ code { color: #e01e5a; background: #f8f8f8; border: 1px solid #ddd; border-radiu
 .thread .message { border: none; padding: 4px 0; }
 .file img { max-width: 480px; border: 1px solid #ddd; border-radius: 4px; display: block; }
 #empty { color: #616061; }
+.block { margin: 4px 0; }
+.block.header { font-size: 18px; font-weight: 900; }
+.block.context { color: #616061; font-size: 12px; }
+.block.context .context-element + .context-element { margin-left: 8px; }
+.fields { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 16px; }
+hr.block.divider { border: none; border-top: 1px solid #ddd; }
+.block.unsupported { color: #616061; font-style: italic; }
+table.data-table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
+table.data-table caption { text-align: left; font-weight: 700; padding: 2px 0; }
+table.data-table th, table.data-table td { border: 1px solid #ddd; padding: 2px 8px;
+  text-align: left; }
+table.data-table thead th { background: #f8f8f8; cursor: pointer; user-select: none; }
+table.data-table thead th[aria-sort="ascending"]::after { content: " \\25B2"; }
+table.data-table thead th[aria-sort="descending"]::after { content: " \\25BC"; }
+table.data-table tbody { font-variant-numeric: tabular-nums; }
+.pager { font-size: 12px; color: #616061; }
+.pager button { font-size: 12px; }
+figure.data-visualization { margin: 4px 0; }
+figure.data-visualization figcaption { font-weight: 700; }
+svg.chart { width: 480px; max-width: 100%; height: auto; }
 #scheduled { margin-top: 16px; color: #616061; }
 #scheduled h3 { font-size: 14px; margin: 0 0 4px; }
 .scheduled { padding: 4px 0; } .scheduled time { font-weight: 700; margin-right: 8px; }
@@ -111,6 +146,33 @@ function message(m, small) {
     for (const r of m.replies) t.appendChild(message(r, true)); body.appendChild(t); }
   row.appendChild(body); return row;
 }
+function table(box) {  // a data_table block: sort by a clicked header, show one page
+  const body = box.querySelector("tbody"), rows = Array.from(body.rows);
+  const size = parseInt(box.dataset.pageSize, 10) || 5;
+  const pages = Math.max(1, Math.ceil(rows.length / size));
+  const prev = box.querySelector(".previous"), next = box.querySelector(".next");
+  let page = 0;
+  function show() {
+    rows.forEach((r, i) => { r.hidden = Math.floor(i / size) !== page; });
+    box.querySelector(".page-of").textContent = (page + 1) + " / " + pages;
+    prev.disabled = page === 0; next.disabled = page >= pages - 1;
+  }
+  prev.onclick = () => { if (page > 0) { page--; show(); } };
+  next.onclick = () => { if (page < pages - 1) { page++; show(); } };
+  for (const th of box.querySelectorAll("thead th")) th.onclick = () => {
+    const col = parseInt(th.dataset.column, 10), numeric = th.dataset.numeric === "true";
+    const dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+    for (const other of box.querySelectorAll("thead th")) other.setAttribute("aria-sort", "none");
+    th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+    rows.sort((a, b) => {
+      const x = a.cells[col].dataset.value, y = b.cells[col].dataset.value;
+      return dir * (numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y));
+    });
+    for (const r of rows) body.appendChild(r);
+    page = 0; show();
+  };
+  show();
+}
 function draw() {
   const nav = document.getElementById("channels"); nav.innerHTML = "";
   if (!current && state.channels.length) current = state.channels[0].name;
@@ -134,6 +196,7 @@ function draw() {
   if (!channel || !channel.messages.length) { box.appendChild(el("p", "", "No messages yet."))
     .id = "empty"; return; }
   for (const m of channel.messages) box.appendChild(message(m));
+  for (const t of box.querySelectorAll(".block.data-table")) table(t);
 }
 async function poll() {
   try { const r = await fetch("/_emulator/view.json?since=" + version, {cache: "no-store"});
