@@ -19,6 +19,8 @@ from typing import Callable, Optional
 import pytest
 
 from chainer_slack_report import wait_for_final_reports
+from chainer_slack_report.testing import SlackEmulator
+from chainer_slack_report.testing.emulator import NO_LIMITS
 
 try:  # Chainer 7.8.1 installs only on Python <= 3.11
     import chainer
@@ -179,6 +181,23 @@ def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
     for extension in extra:
         trainer.extend(extension)
     return trainer
+
+
+# Opting out of two Slack behaviours for the project's own tests.  The package's
+# ``slack_emulator`` fixture answers as Slack does; this one overrides it:
+# * limits=NO_LIMITS: these tests drive the library far faster than Slack allows
+#   (update_limit=None, intervals of 0.05 s, dozens of runs in one test); the
+#   library's own rate budget is tested on its own (test_budget.py) and against
+#   Slack's numbers in test_emulator*.py;
+# * retry_after_resolution=0.01: injected 429s ask for fractions of a second so
+#   that tests of the library's back-off take tenths of a second, not seconds.
+#   Slack sends whole seconds; the library's client parses both (slack_sdk's own
+#   RateLimitErrorRetryHandler, which it does not use, takes whole seconds only).
+@pytest.fixture
+def slack_emulator():
+    """The package's ``slack_emulator`` without Slack's rate limits, with fast Retry-After."""
+    with SlackEmulator(limits=NO_LIMITS, retry_after_resolution=0.01) as emulator:
+        yield emulator
 
 
 @pytest.fixture(autouse=True)

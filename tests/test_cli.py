@@ -603,7 +603,14 @@ def check(env, *args):
     return done.returncode, output
 
 
-def test_check_ok(slack_emulator, env):
+@pytest.fixture
+def reads_channels(slack_emulator):
+    """The bot may look channels up, as `check` does (conversations.info and .list with
+    types public_channel,private_channel): Slack wants channels:read and groups:read."""
+    slack_emulator.scopes += ["channels:read", "groups:read"]
+
+
+def test_check_ok(slack_emulator, env, reads_channels):
     code, output = check(env)
     assert code == 0, output
     assert "OK    bot token xoxb-… accepted: emulator-bot (UBOT00001)" in output
@@ -632,14 +639,14 @@ def test_check_revoked_and_missing_token(slack_emulator, env):
 
 
 @pytest.mark.parametrize("channel", ["C9999999", "no-such-channel"])
-def test_check_unknown_channel(slack_emulator, env, channel):
+def test_check_unknown_channel(slack_emulator, env, reads_channels, channel):
     code, output = check(env, "--channel", channel)
     assert code == 1
     assert f"FAIL  channel {channel}:" in output
     assert "check the channel ID (SLACK_CHANNEL_ID)" in output
 
 
-def test_check_bot_not_in_channel_and_archived(slack_emulator, env):
+def test_check_bot_not_in_channel_and_archived(slack_emulator, env, reads_channels):
     outside = slack_emulator.add_channel("outside", member=False)
     code, output = check(env, "--channel", outside.id)
     assert code == 1

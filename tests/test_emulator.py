@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -24,7 +25,44 @@ def api_error(call, **kwargs):
     return info.value.response
 
 
+def every_page(method, key, **kwargs) -> list:
+    """The ``key`` items of every page of a paginated method, following ``next_cursor``."""
+    items, cursor = [], None
+    while True:
+        page = method(cursor=cursor, **kwargs)
+        items += page[key]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            return items
+
+
+@contextlib.contextmanager
+def emulator_process(*args, stop=signal.SIGTERM):
+    """``python -m chainer_slack_report.testing.emulator --port 0 ARGS``: yields its JSON
+    line; at the end sends ``stop`` and checks it exits 0 having printed nothing more."""
+    proc = subprocess.Popen([sys.executable, "-m", "chainer_slack_report.testing.emulator",
+                             "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a stuck child
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        yield json.loads(line)
+        proc.send_signal(stop)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout.read() == ""  # one line of JSON, nothing else
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def test_post_update_history_and_thread(slack_emulator):
+    slack_emulator.scopes.append("channels:history")  # conversations.replies needs it
     client = slack_emulator.client()
     posted = client.chat_postMessage(channel="#general", text="one")
     channel_id, ts = posted["channel"], posted["ts"]
@@ -91,15 +129,10 @@ def test_outage_drops_connections(slack_emulator):
 
 def test_users_list_paginates(slack_emulator):
     slack_emulator.users.update({f"U{i:07d}": f"user{i}" for i in range(5)})
-    client = slack_emulator.client()
-    names, cursor = [], None
-    while True:
-        page = client.users_list(limit=2, cursor=cursor)
-        names += [m["name"] for m in page["members"]]
-        cursor = page["response_metadata"]["next_cursor"]
-        if not cursor:
-            break
-    assert names == [f"user{i}" for i in range(5)]
+    members = every_page(slack_emulator.client().users_list, "members", limit=2)
+    names = [m["name"] for m in members]
+    # and, as in Slack, the bot user and Slackbot
+    assert names == [f"user{i}" for i in range(5)] + ["emulator-bot", "slackbot"]
 
 
 def test_files_upload_v2_flow(slack_emulator):
@@ -210,39 +243,47 @@ def test_set_limit_rejects_nonsense(slack_emulator):
 
 
 def test_update_limit_holds_under_concurrent_clients(slack_emulator):
-    calls, per, threads, duration = 3, 0.2, 8, 0.6
+    """Eight clients at once never get more than ``calls`` updates into one window.
+
+    The emulator's clock is frozen, so every request of a round arrives at the
+    same instant however fast or slow the machine is: the window admits exactly
+    ``calls`` and answers the rest 429; moving the clock ``per`` forward frees
+    exactly ``calls`` slots again.
+    """
+    calls, per, threads, rounds = 3, 0.2, 8, 3
     slack_emulator.set_limit("chat.update", calls=calls, per=per)
     slack_emulator.retry_after_resolution = 0.01
     posted = slack_emulator.client().chat_postMessage(channel="general", text="start")
+    slack_emulator.clock.freeze()
     retry_afters, failures = [], []
-    barrier = threading.Barrier(threads)
 
-    def hammer(n: int) -> None:
+    def hammer(n: int, barrier: threading.Barrier) -> None:
         client = WebClient(token=slack_emulator.token, base_url=slack_emulator.url)
         barrier.wait()
-        deadline = time.monotonic() + duration
-        i = 0
-        while time.monotonic() < deadline or i < 5:
-            i += 1
+        for i in range(2):
             try:
                 client.chat_update(channel=posted["channel"], ts=posted["ts"], text=f"{n}-{i}")
             except SlackApiError as err:
                 if err.response.status_code != 429:
                     failures.append(err)
                     return
-                retry_afters.append(float(err.response.headers["Retry-After"]))
+                retry_afters.append(err.response.headers["Retry-After"])
 
-    workers = [threading.Thread(target=hammer, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert not failures
+    for done in range(1, rounds + 1):
+        barrier = threading.Barrier(threads)
+        workers = [threading.Thread(target=hammer, args=(n, barrier)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert not failures
+        assert len(accepted_starts(slack_emulator, "chat.update")) == calls * done
+        slack_emulator.advance(per)
+    # the frozen window frees its first slot exactly `per` after the round began
+    assert retry_afters == ["0.2"] * (rounds * (2 * threads - calls))
     starts = accepted_starts(slack_emulator, "chat.update")
-    assert len(starts) >= calls and retry_afters
     # in any window of `per` seconds, at most `calls` updates were accepted
     assert all(later - first >= per for first, later in zip(starts, starts[calls:]))
-    assert all(0 < r <= per for r in retry_afters)
     assert slack_emulator.count("chat.update", status=429) == len(retry_afters)
     (message,) = slack_emulator.messages("general")
     assert len(message.history) == 1 + len(starts)
@@ -252,17 +293,8 @@ def test_update_limit_holds_under_concurrent_clients(slack_emulator):
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_runs_as_its_own_process(tmp_path, stop_signal):
     state_file = tmp_path / "state.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainer_slack_report.testing.emulator", "--port", "0",
-         "--update-limit", "2/60", "--post-limit", "--channels", "general,ops",
-         "--state-file", str(state_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a stuck child
-    watchdog.start()
-    try:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        info = json.loads(line)
+    with emulator_process("--update-limit", "2/60", "--post-limit", "--channels", "general,ops",
+                          "--state-file", str(state_file), stop=stop_signal) as info:
         assert info["channels"] == {"general": "C0000001", "ops": "C0000002"}
         client = WebClient(token=info["token"], base_url=info["url"])
         posted = client.chat_postMessage(channel="ops", text="v0")
@@ -285,16 +317,6 @@ def test_runs_as_its_own_process(tmp_path, stop_signal):
         assert state["rate_limited"] == 1
         assert state["limits"]["chat.postMessage"] == {"calls": 5, "per": 5.0,
                                                        "scope": "channel"}
-        proc.send_signal(stop_signal)
-        assert proc.wait(timeout=10) == 0
-        assert proc.stdout.read() == ""  # one line of JSON, nothing else
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
     final = json.loads(state_file.read_text())
     assert final["channels"]["ops"]["messages"][0]["text"] == "v2"
     assert final["methods"]["chat.update"]["rate_limited"] == 1
@@ -330,11 +352,14 @@ def test_default_scopes(slack_emulator):
 
 
 def test_conversations_info_and_list(slack_emulator):
+    slack_emulator.scopes.append("channels:read")  # conversations.info and .list need it
     client = slack_emulator.client()
     general = slack_emulator.channel("general").id
     info = client.conversations_info(channel=general)["channel"]
-    assert info == {"id": general, "name": "general", "is_channel": True,
-                    "is_private": False, "is_archived": False, "is_member": True}
+    assert {k: info[k] for k in ("id", "name", "is_channel", "is_private", "is_archived",
+                                 "is_member")} == {
+        "id": general, "name": "general", "is_channel": True, "is_private": False,
+        "is_archived": False, "is_member": True}
     # like Slack: an ID only; a name or an unknown ID is channel_not_found
     for key in ("general", "#general", "C9999999"):
         assert api_error(client.conversations_info, channel=key)["error"] == "channel_not_found"
@@ -343,32 +368,14 @@ def test_conversations_info_and_list(slack_emulator):
     slack_emulator.archive("random")
     random_id = slack_emulator.channel("random").id
     assert client.conversations_info(channel=random_id)["channel"]["is_archived"] is True
-    names, cursor = [], None
-    while True:
-        page = client.conversations_list(limit=2, cursor=cursor)
-        names += [c["name"] for c in page["channels"]]
-        cursor = page["response_metadata"]["next_cursor"]
-        if not cursor:
-            break
-    assert names == ["general", "random", "outside"]
+    channels = every_page(client.conversations_list, "channels", limit=2)
+    assert [c["name"] for c in channels] == ["general", "random", "outside"]
     active = client.conversations_list(exclude_archived=True)["channels"]
     assert [c["name"] for c in active] == ["general", "outside"]
 
 
 def test_own_process_takes_scopes():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainer_slack_report.testing.emulator", "--scopes",
-         "chat:write"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        info = json.loads(proc.stdout.readline())
+    with emulator_process("--scopes", "chat:write") as info:
         client = WebClient(token=info["token"], base_url=info["url"])
         assert client.auth_test().headers["x-oauth-scopes"] == "chat:write"
         assert api_error(client.users_list)["error"] == "missing_scope"
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()

@@ -11,6 +11,7 @@ from .emulator import SlackEmulator
 
 @pytest.fixture
 def slack_emulator() -> Iterator[SlackEmulator]:
-    """A started :class:`SlackEmulator` on 127.0.0.1, stopped after the test."""
+    """A started :class:`SlackEmulator` on 127.0.0.1 with its defaults, which are Slack's
+    (rate limits, Block Kit checks, scopes), stopped after the test."""
     with SlackEmulator() as emulator:
         yield emulator

@@ -49,6 +49,9 @@ CONFIG_ERRORS: Mapping[str, str] = {
                          "with /invite @your-bot",
     "not_in_channel": "the bot is not in the channel; invite it with /invite @your-bot",
     "is_archived": "the channel is archived; unarchive it or report to another channel",
+    # chat.update: "The message cannot be edited within a frozen, archived or deleted channel."
+    "is_inactive": "the channel is archived, frozen or deleted, so the message can no longer "
+                   "be edited; unarchive it or report to another channel",
     "missing_scope": "the bot lacks a scope; add chat:write under OAuth & Permissions "
                      "and reinstall the app",
 }
