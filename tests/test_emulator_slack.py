@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from chainer_slack_report.slack_errors import CONFIG_ERRORS, Action, classify
+from chainer_slack_report.transport.slack_errors import CONFIG_ERRORS, Action, classify
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from test_emulator import api_error, emulator_process

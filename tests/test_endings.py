@@ -122,7 +122,7 @@ def test_forked_workers_do_not_fool_the_watchdog(slack_emulator):
 
 
 def test_a_normal_end_leaves_no_process_and_no_second_report(slack_emulator):
-    proc = start(slack_emulator, "--epochs", "3")
+    proc = start(slack_emulator, "--epochs", "3", "--lost-after", "60")
     (watchdog,) = watchdogs_of(proc.pid)
     out, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, err
@@ -131,6 +131,9 @@ def test_a_normal_end_leaves_no_process_and_no_second_report(slack_emulator):
     (message,) = slack_emulator.messages("general")
     assert message.text.startswith("[Completed]") and message.replies == []
     assert not any(h.startswith(("[Lost]", "[Killed]")) for h in message.history)
+    assert slack_emulator.scheduled("general") == []  # no notice is left to fire
+    slack_emulator.advance(120)
+    assert message.replies == []
 
 
 def test_ctrl_c_does_not_reach_the_watchdog(slack_emulator):
@@ -158,3 +161,51 @@ def test_an_oom_kill_is_killed_out_of_memory(slack_emulator, memory_cgroup):
     text = final_text(slack_emulator, "[Killed]")
     assert f"PID {proc.pid} on " in text and f"was killed by SIGKILL: {OOM_DETAIL}" in text
     assert [int(row.split()[0]) for row in table_rows(text)] == [1, 2, 3]
+
+
+# -- a lost host: Slack itself posts the scheduled notice ------------------------------------
+def wait_scheduled(emulator, count=1):
+    assert wait_until(lambda: len(emulator.scheduled("general")) >= count, timeout=TIMEOUT)
+    return emulator.scheduled("general")
+
+
+def test_a_lost_host_is_announced_by_the_scheduled_notice(slack_emulator):
+    proc = start(slack_emulator, "--lost-after", "60", "--mentions", "@here")
+    (watchdog,) = watchdogs_of(proc.pid)
+    (notice,) = wait_scheduled(slack_emulator)
+    (message,) = slack_emulator.messages("general")
+    assert notice.thread_ts == message.ts  # a reply in the run's thread
+    assert 60 <= notice.post_at - slack_emulator.clock.now() <= 62
+    assert wait_until(lambda: len(table_rows(slack_emulator.messages("general")[0].text)) >= 2,
+                      timeout=TIMEOUT)
+    for pid in (proc.pid, watchdog):  # the host is gone: nothing of the run is left
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(TIMEOUT)
+    assert wait_until(lambda: gone(watchdog), timeout=TIMEOUT)
+    assert message.text.startswith("[Training]") and message.replies == []
+    slack_emulator.advance(61)  # lost_after later, by Slack's clock
+    (reply,) = message.replies
+    assert reply.text.startswith("<!here> :warning: No news from `")
+    assert "It last showed: epoch " in reply.text and "main/loss " in reply.text
+    assert slack_emulator.scheduled("general") == []
+
+
+def test_a_live_but_silent_run_moves_its_notice_and_is_never_announced(slack_emulator):
+    # A run silent for longer than lost_after (an epoch that long) is alive: its
+    # watchdog moves the notice forward every lost_after / 2 = 30 s, rows or not.
+    proc = start(slack_emulator, "--lost-after", "60", "--die", "hang", "--die-at", "2")
+    (first,) = wait_scheduled(slack_emulator)
+    assert wait_until(lambda: [m.id for m in slack_emulator.scheduled("general")] not in (
+        [], [first.id]), timeout=TIMEOUT)  # moved (silent all the while)
+    (moved,) = slack_emulator.scheduled("general")  # the old one is deleted
+    assert moved.post_at >= first.post_at + 29
+    slack_emulator.advance(first.post_at - slack_emulator.clock.now() + 1)
+    (message,) = slack_emulator.messages("general")
+    assert message.replies == []  # the first notice's time came: nothing was posted
+    assert message.text.startswith("[Training]")
+    proc.kill()
+    proc.wait(TIMEOUT)
+    final_text(slack_emulator, "[Lost]")  # its death is reported by the watchdog...
+    assert wait_until(lambda: slack_emulator.scheduled("general") == [], timeout=TIMEOUT)
+    slack_emulator.advance(120)  # ...which deleted the notice: Slack posts nothing more
+    assert message.replies == []
