@@ -101,8 +101,10 @@ OPTIONS_DOC = """\
             to ``[Killed]`` or ``[Lost]`` (with the newest rows, the cause if
             known, host and PID) and notifies ``finish_mentions`` if the
             training process dies without a final report: SIGKILL (the OOM
-            killer), a segmentation fault, ``os._exit``.  Default True
-            (``$CHAINER_SLACK_REPORT_WATCHDOG=0`` turns it off for every run).
+            killer), a segmentation fault, ``os._exit``; it also keeps the
+            ``lost_after`` notice.  Default True (``$CHAINER_SLACK_REPORT_WATCHDOG=0``
+            turns both off for every run, e.g. in a test suite).  False: no
+            watchdog; the training process keeps the notice itself.
         lost_after (float or None): Seconds: while the run lives, a thread
             reply is kept scheduled (``chat.scheduleMessage``) this far ahead
             and moved forward every ``lost_after / 2`` seconds; if nothing of

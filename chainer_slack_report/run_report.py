@@ -44,7 +44,8 @@ from .warning import warn
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
            "CurrentStdout", "resume_note", "run_info"]
 
-#: ``0`` turns the watchdog off for every run of the process (e.g. in a test suite).
+#: ``0`` turns the watchdog (and the lost-host notice it keeps) off for every run of the
+#: process, e.g. in a test suite; ``watchdog=False`` instead keeps the notice in-process.
 WATCHDOG_ENV = "CHAINER_SLACK_REPORT_WATCHDOG"
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
 
@@ -430,8 +431,9 @@ class RunReport:
             self._watchdog.posted(channel_id, ts)
             return
         lost_after = self.options.lost_after
-        if lost_after is None or self.process.rank > 0 or self._phase is not _Phase.LIVE:
-            return
+        if (lost_after is None or self.options.watchdog or self.process.rank > 0
+                or self._phase is not _Phase.LIVE):
+            return  # kept by the watchdog; or by nobody where WATCHDOG_ENV turned it off
         with self._keeper_lock:  # a new message (a continuation) gets its own notice
             old, live = self._keeper, self._live
             self._keeper = NoticeKeeper(LostNotice(

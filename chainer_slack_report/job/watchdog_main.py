@@ -130,16 +130,9 @@ def main() -> int:
     notice: Optional[LostNotice] = None
     died_at = None
     while True:
-        timeout = _POLL if parent.fd is None else None
-        if notice is not None:
-            wait = notice.keep()
-            timeout = wait if timeout is None else min(timeout, wait)
-        readable = _wait([reader.fd, fault.fd, parent.fd], timeout)
-        if reader.fd in readable:
-            for item in reader.drain():
-                run.apply(item)
-        if fault.fd in readable:
-            fault.read()
+        for item in reader.drain():  # what is buffered, and what is readable now
+            run.apply(item)
+        fault.read()
         if run.done:
             break
         if run.ref and notice is None and config.get("lost_after"):
@@ -149,6 +142,11 @@ def main() -> int:
         if not parent.alive():
             died_at = time.time()
             break
+        timeout = _POLL if parent.fd is None else None
+        if notice is not None:
+            wait = notice.keep()
+            timeout = wait if timeout is None else min(timeout, wait)
+        _wait([reader.fd, fault.fd, parent.fd], timeout)
     if died_at is not None:
         time.sleep(OOM_GRACE)  # let the kernel count the kill; let the pipes drain
         for item in reader.drain():

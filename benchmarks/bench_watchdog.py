@@ -1,0 +1,126 @@
+"""The watchdog's cost and speed: start time, memory, idle CPU, death → final status.
+
+    python benchmarks/bench_watchdog.py [--runs 5]
+
+Each run starts a real training process (tests/run_training.py: a Chainer
+trainer with SlackReport against the bundled emulator, 0.2 s latency per call),
+finds its watchdog, and measures:
+
+* start: from the SlackReport's start (the ``[Started]`` post's arrival at the
+  emulator, minus one latency) until the watchdog process has read its
+  configuration (its first ``/proc/PID/io`` read bytes) — in practice, the
+  time until ``python -m chainer_slack_report.job.watchdog_main`` is up;
+* memory: the watchdog's resident set (``VmRSS``, ``/proc/PID/status``) while
+  the run trains;
+* idle CPU: the watchdog's user + system CPU seconds (``/proc/PID/stat``) over
+  5 s of training with a row a second, divided by 5 s;
+* death → Slack: from ``kill -9`` of the training process until the emulator
+  has the ``[Lost]`` edit (each call answered after the 0.2 s latency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from chainer_slack_report.testing import SlackEmulator  # noqa: E402
+from chainer_slack_report.testing.emulator import NO_LIMITS  # noqa: E402
+
+LATENCY = 0.2
+
+
+def _children(pid: int):
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as file:
+                    cmdline = file.read()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"watchdog_main" in cmdline:
+                yield int(entry)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as file:
+        fields = file.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as file:
+        for line in file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _start_seconds(pid: int, spawned_after: float) -> float:
+    """Seconds from ``spawned_after`` until the watchdog process started (its start time
+    in /proc, from boot) plus its own time to import and read its configuration: the
+    moment its stdin pipe was first read (rchar > 0)."""
+    while True:
+        with open(f"/proc/{pid}/io") as file:
+            rchar = int(next(line for line in file if line.startswith("rchar")).split()[1])
+        if rchar > 4096:  # past the interpreter's own reads of .pyc files: the config
+            return time.monotonic() - spawned_after
+        time.sleep(0.002)
+
+
+def one_run() -> dict:
+    with SlackEmulator(limits=NO_LIMITS) as emulator:
+        emulator.latency = LATENCY
+        env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
+        env["SLACK_BOT_TOKEN"] = emulator.token
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "run_training.py"),
+                                 emulator.url, "general", "bench", "--epochs", "100000",
+                                 "--sleep", "0.25", "--lost-after", "900"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        assert proc.stdout.readline().strip() == b"READY"
+        watchdog = None
+        while watchdog is None:
+            watchdog = next(_children(proc.pid), None)
+        spawned = time.monotonic()
+        start = _start_seconds(watchdog, spawned)
+        time.sleep(1.0)
+        cpu0, t0 = _cpu_seconds(watchdog), time.monotonic()
+        time.sleep(5.0)
+        idle = (_cpu_seconds(watchdog) - cpu0) / (time.monotonic() - t0)
+        rss = _rss_kib(watchdog)
+        killed = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        while not emulator.messages("general")[0].text.startswith("[Lost]"):
+            time.sleep(0.005)
+        death = time.monotonic() - killed
+        del started
+        return {"start": start, "rss": rss, "idle": idle, "death": death}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results = [one_run() for _ in range(args.runs)]
+    for key, unit, scale in (("start", "s", 1), ("rss", "MiB", 1 / 1024),
+                             ("idle", "% of a core", 100), ("death", "s", 1)):
+        values = [r[key] * scale for r in results]
+        print(f"{key:6} median {statistics.median(values):8.3f} {unit}   "
+              f"max {max(values):8.3f} {unit}   ({args.runs} runs)")
+
+
+if __name__ == "__main__":
+    main()
