@@ -14,13 +14,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from chainer_slack_report.transport.slack_errors import CONFIG_ERRORS, Action, classify
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from test_emulator import api_error, emulator_process
 
 from chainer_slack_report.testing import SlackEmulator
 from chainer_slack_report.testing.emulator import NO_LIMITS, SLACK_LIMITS
+from chainer_slack_report.transport.slack_errors import CONFIG_ERRORS, Action, classify
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import signal
 import subprocess
 import sys
 
-from conftest import table_rows, wait_until
+from chainer import training
+from conftest import make_trainer, table_rows, wait_until
 
 from chainer_slack_report.job.oom import OOM_DETAIL
 
@@ -211,4 +212,24 @@ def test_a_live_but_silent_run_moves_its_notice_and_is_never_announced(slack_emu
     final_text(slack_emulator, "[Lost]")  # its death is reported by the watchdog...
     assert wait_until(lambda: slack_emulator.scheduled("general") == [], timeout=TIMEOUT)
     slack_emulator.advance(120)  # ...which deleted the notice: Slack posts nothing more
+    assert message.replies == []
+
+
+def test_without_a_watchdog_the_run_keeps_its_notice_itself(slack_emulator, report_factory):
+    seen = []
+
+    class Look(training.Extension):
+        trigger = (1, "epoch")
+
+        def __call__(self, trainer):
+            assert wait_until(lambda: slack_emulator.scheduled("general"), timeout=TIMEOUT)
+            seen.extend(slack_emulator.scheduled("general"))
+
+    report = report_factory(watchdog=False, lost_after=60)
+    make_trainer(report, epochs=2, extra=[Look()]).run()
+    (message,) = slack_emulator.messages("general")
+    assert seen and all(n.thread_ts == message.ts for n in seen)
+    assert message.text.startswith("[Completed]")
+    assert slack_emulator.scheduled("general") == []  # deleted at the end it reported
+    slack_emulator.advance(120)
     assert message.replies == []
