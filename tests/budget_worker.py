@@ -94,7 +94,7 @@ def hold(cfg: dict) -> None:
         time.sleep(600)
         return None, False
 
-    budget._update(fn)  # a test hook: hold the lock the way a real transaction does
+    budget._store.update(fn)  # a test hook: hold the lock the way a real transaction does
 
 
 def probe(cfg: dict) -> None:
