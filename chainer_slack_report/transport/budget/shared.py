@@ -373,9 +373,11 @@ class RunBudget:
         return f"chat.postMessage:{channel}", CHAT_POST_MESSAGE
 
     def join(self) -> None:
+        """Count this run as active now (see :meth:`SharedBudget.join`)."""
         self.shared.join(self.run_id)
 
     def leave(self) -> None:
+        """Stop counting this run; call it after its last call (see :meth:`SharedBudget.leave`)."""
         self.shared.leave(self.run_id)
 
     def wait(self, method: str, channel: str, *, priority: bool) -> float:
@@ -384,9 +386,11 @@ class RunBudget:
         return self.shared.try_acquire(key, limit, run_id=self.run_id, priority=priority)
 
     def rate_limited(self, method: str, channel: str, retry_after: float) -> None:
+        """Slack answered a call of ``method`` with HTTP 429 and ``Retry-After`` (seconds)."""
         self.shared.on_rate_limited(self._bucket(method, channel)[0], retry_after)
 
     def succeeded(self, method: str, channel: str) -> None:
+        """Slack took a call of ``method`` (see :meth:`SharedBudget.on_success`)."""
         self.shared.on_success(self._bucket(method, channel)[0])
 
     def update_interval(self) -> float:
