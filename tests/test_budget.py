@@ -423,13 +423,48 @@ def test_limit_holds_across_8_processes(tmp_path, token):
     assert _max_in_window([t for t, _, prio, _ in grants if not prio], limit.per) <= 8
 
 
+def _run_lockstep(tmp_path: Path, token: str, cfgs: List[dict], times: List[float]) -> List[list]:
+    """Start one lockstep worker per cfg; move their shared clock through ``times``, each
+    time once every worker is done with the last; return each worker's grant times."""
+    procs = []
+    try:
+        for i, cfg in enumerate(cfgs):
+            cfg = dict(cfg, state_dir=str(tmp_path / "state"), run_id=f"run{i}",
+                       start=times[0])
+            procs.append(_spawn("lockstep", cfg, token, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True))
+        for proc in procs:
+            assert proc.stdout.readline() == "ready\n"
+        for now in times:
+            for proc in procs:  # all at once: they contend for the lock as runs do
+                proc.stdin.write(f"{now!r}\n")
+                proc.stdin.flush()
+            for proc in procs:
+                assert proc.stdout.readline() == "done\n"
+        outs = []
+        for proc in procs:
+            proc.stdin.write("stop\n")
+            proc.stdin.close()
+            outs.append(json.loads(proc.stdout.readline()))
+            assert proc.wait(timeout=60) == 0
+        return outs
+    finally:
+        for proc in procs:
+            _kill(proc)
+
+
 def test_greedy_processes_get_fair_shares(tmp_path, token):
+    """Six greedy processes on one clock that the test moves, so that how the machine
+    schedules them cannot decide how many calls each gets."""
     limit = Limit(20, 1.0)  # 16 usable a second; 6 runs → one call each 0.375 s
-    cfg = {"calls": limit.calls, "per": limit.per, "reserve": 0.2, "duration": 3.0}
-    outs = _run_greedy(tmp_path, token, [cfg] * 6)
-    counts = [len(out) for out in outs]
-    assert min(counts) >= 1 and max(counts) <= 3 * min(counts), counts
-    assert _max_in_window([g[0] for out in outs for g in out], limit.per) <= 16
+    tick = 1 / 32  # seconds; 0.375 s is 12 ticks, both exact in binary
+    cfg = {"calls": limit.calls, "per": limit.per, "reserve": 0.2}
+    outs = _run_lockstep(tmp_path, token, [cfg] * 6, [1000.0 + i * tick for i in range(96)])
+    counts = [len(out) for out in outs]  # 3 s: 8 calls each, at 0, 0.375, ..., 2.625 s
+    assert min(counts) >= 7 and max(counts) - min(counts) <= 1, counts
+    for out in outs:  # no run takes more than its share
+        assert all(b - a >= 6 * limit.per / 16 - 1e-9 for a, b in zip(out, out[1:])), out
+    assert _max_in_window([t for out in outs for t in out], limit.per) <= 16
 
 
 def test_reserve_leaves_room_for_priority_calls_across_processes(tmp_path, token):
