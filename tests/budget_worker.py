@@ -13,6 +13,11 @@ Modes:
   every grant as ``[time, pid, priority, first_wait]`` to ``out`` — ``time``
   is the clock value the budget took the slot at, ``first_wait`` what the
   first ask of that slot returned.
+* ``lockstep``: like ``greedy``, but on a clock the test moves: join at
+  ``start``, print ``ready``; then each line of stdin is a time (seconds) —
+  set the clock to it, ask as often as the budget allows at that time, print
+  ``done`` — until the line ``stop``; then leave and print the grant times
+  as one JSON list.
 * ``hold``: take the state's lock inside a transaction, print ``holding``,
   sleep (the test SIGKILLs it).
 * ``probe``: one ``try_acquire``; print ``{"now": ..., "wait": ...}``.
@@ -86,6 +91,39 @@ def greedy(cfg: dict) -> None:
         json.dump(grants, f)
 
 
+class SetClock:
+    """A clock that stands still until set (seconds)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lockstep(cfg: dict) -> None:
+    clock = SetClock(cfg["start"])
+    budget = _budget(cfg, clock)
+    limit = Limit(cfg["calls"], cfg["per"])
+    key, run_id = cfg.get("key", "chat.update"), cfg["run_id"]
+    budget.join(run_id)
+    print("ready", flush=True)
+    grants, next_ask = [], clock.now
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            break
+        clock.now = float(line)
+        while next_ask <= clock.now:  # greedy: ask again at once after a grant
+            wait = budget.try_acquire(key, limit, run_id=run_id)
+            if wait == 0.0:
+                grants.append(clock.now)
+            else:
+                next_ask = clock.now + wait
+        print("done", flush=True)
+    budget.leave(run_id)
+    print(json.dumps(grants), flush=True)
+
+
 def hold(cfg: dict) -> None:
     budget = _budget(cfg)
 
@@ -94,7 +132,7 @@ def hold(cfg: dict) -> None:
         time.sleep(600)
         return None, False
 
-    budget._update(fn)  # a test hook: hold the lock the way a real transaction does
+    budget._store.update(fn)  # a test hook: hold the lock the way a real transaction does
 
 
 def probe(cfg: dict) -> None:
@@ -161,8 +199,8 @@ def bench(cfg: dict) -> None:
               f"p99 {values[int(len(values) * 0.99)] * 1e3:.3f} ms, max {values[-1] * 1e3:.1f} ms")
 
 
-MODES = {"greedy": greedy, "hold": hold, "probe": probe, "join": join, "bench": bench,
-         "bench-child": bench_child}
+MODES = {"greedy": greedy, "lockstep": lockstep, "hold": hold, "probe": probe, "join": join,
+         "bench": bench, "bench-child": bench_child}
 
 if __name__ == "__main__":
     os.environ.setdefault("BUDGET_TEST_TOKEN", "xoxb-bench-not-a-token")

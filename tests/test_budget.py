@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,6 +129,16 @@ def test_slack_limits():
                        (1, float("inf")), (1, float("nan"))]:
         with pytest.raises(ValueError):
             Limit(calls, per)
+
+
+def test_limit_parse_reads_calls_per_seconds():
+    assert Limit.parse("50/60") == CHAT_UPDATE
+    assert Limit.parse(" 5 / 2.5 ") == Limit(5, 2.5)
+    for text in ["", "50", "50/", "/60", "50/60/1", "1.5/60", "0/60", "50/0", "50/-1",
+                 "50/inf", "50/nan", "fifty/60", None]:
+        with pytest.raises(ValueError, match=r"CALLS/SECONDS.*like 50/60; not " +
+                           re.escape(repr(text))):
+            Limit.parse(text)
 
 
 def test_state_dir_from_environment(tmp_path, monkeypatch, token):
@@ -296,11 +307,17 @@ def test_rate_limited_before_any_ask_and_odd_retry_after(make, clock):
 
 # -- state file robustness ------------------------------------------------------------
 
+_V1_FILE = (b'{"v":1,"runs":{"r0":{"pid":1,"host":"h","seen":1000,"last":{}}},'
+            b'"keys":{"chat.update":{"log":[999.5],"calls":1,"per":60,"eff":1,'
+            b'"until":0,"ra":0,"mark":0}}}')  # the layout before version 2: started afresh
+
+
 @pytest.mark.parametrize("content", [
-    b"", b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'{"v": 99}', b'{"v": 1, "runs": "x"}',
-    b'{"v":1,"runs":{"r":{"pid":"x"}},"keys":{"chat.update":{"log":["a"]}}}',
-    b'{"v":1,"runs":{},"keys":{"chat.update":{"log":[NaN],"calls":1,"per":1,"eff":1,'
-    b'"until":0,"ra":0,"mark":0}}}',
+    b"", b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'{"version": 99}', _V1_FILE,
+    b'{"version": 2, "runs": "x"}',
+    b'{"version":2,"runs":{"r":{"pid":"x"}},"buckets":{"chat.update":{"grants":["a"]}}}',
+    b'{"version":2,"runs":{},"buckets":{"chat.update":{"grants":[NaN],"calls":1,"per":1,'
+    b'"effective":1,"blocked_until":0,"block_seconds":0,"next_increase":0}}}',
 ])
 def test_corrupt_state_file_starts_fresh(make, content):
     budget = make()
@@ -308,7 +325,8 @@ def test_corrupt_state_file_starts_fresh(make, content):
     assert budget.active_runs() == 0
     assert budget.try_acquire(KEY, Limit(1, 60.0), run_id="r") == 0.0
     state = json.loads(Path(budget.path).read_text())
-    assert len(state["keys"][KEY]["log"]) == 1 and list(state["runs"]) == ["r"]
+    assert state["version"] == 2
+    assert len(state["buckets"][KEY]["grants"]) == 1 and list(state["runs"]) == ["r"]
 
 
 def test_unusable_directory_falls_back_in_process_with_one_warning(tmp_path, token, clock):
@@ -405,13 +423,48 @@ def test_limit_holds_across_8_processes(tmp_path, token):
     assert _max_in_window([t for t, _, prio, _ in grants if not prio], limit.per) <= 8
 
 
+def _run_lockstep(tmp_path: Path, token: str, cfgs: List[dict], times: List[float]) -> List[list]:
+    """Start one lockstep worker per cfg; move their shared clock through ``times``, each
+    time once every worker is done with the last; return each worker's grant times."""
+    procs = []
+    try:
+        for i, cfg in enumerate(cfgs):
+            cfg = dict(cfg, state_dir=str(tmp_path / "state"), run_id=f"run{i}",
+                       start=times[0])
+            procs.append(_spawn("lockstep", cfg, token, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True))
+        for proc in procs:
+            assert proc.stdout.readline() == "ready\n"
+        for now in times:
+            for proc in procs:  # all at once: they contend for the lock as runs do
+                proc.stdin.write(f"{now!r}\n")
+                proc.stdin.flush()
+            for proc in procs:
+                assert proc.stdout.readline() == "done\n"
+        outs = []
+        for proc in procs:
+            proc.stdin.write("stop\n")
+            proc.stdin.close()
+            outs.append(json.loads(proc.stdout.readline()))
+            assert proc.wait(timeout=60) == 0
+        return outs
+    finally:
+        for proc in procs:
+            _kill(proc)
+
+
 def test_greedy_processes_get_fair_shares(tmp_path, token):
+    """Six greedy processes on one clock that the test moves, so that how the machine
+    schedules them cannot decide how many calls each gets."""
     limit = Limit(20, 1.0)  # 16 usable a second; 6 runs → one call each 0.375 s
-    cfg = {"calls": limit.calls, "per": limit.per, "reserve": 0.2, "duration": 3.0}
-    outs = _run_greedy(tmp_path, token, [cfg] * 6)
-    counts = [len(out) for out in outs]
-    assert min(counts) >= 1 and max(counts) <= 3 * min(counts), counts
-    assert _max_in_window([g[0] for out in outs for g in out], limit.per) <= 16
+    tick = 1 / 32  # seconds; 0.375 s is 12 ticks, both exact in binary
+    cfg = {"calls": limit.calls, "per": limit.per, "reserve": 0.2}
+    outs = _run_lockstep(tmp_path, token, [cfg] * 6, [1000.0 + i * tick for i in range(96)])
+    counts = [len(out) for out in outs]  # 3 s: 8 calls each, at 0, 0.375, ..., 2.625 s
+    assert min(counts) >= 7 and max(counts) - min(counts) <= 1, counts
+    for out in outs:  # no run takes more than its share
+        assert all(b - a >= 6 * limit.per / 16 - 1e-9 for a, b in zip(out, out[1:])), out
+    assert _max_in_window([t for out in outs for t in out], limit.per) <= 16
 
 
 def test_reserve_leaves_room_for_priority_calls_across_processes(tmp_path, token):
@@ -473,7 +526,7 @@ def test_process_killed_holding_the_lock_does_not_block_others(tmp_path, token):
     assert budget.try_acquire(KEY, CHAT_UPDATE, run_id="me", priority=True) == 0.0
     assert _probe(token, tmp_path, "other", priority=True)["wait"] == 0.0
     state = json.loads(Path(budget.path).read_text())
-    assert len(state["keys"][KEY]["log"]) == 2  # the refused ask took nothing
+    assert len(state["buckets"][KEY]["grants"]) == 2  # the refused ask took nothing
 
 
 def test_a_dead_runs_share_is_given_back(tmp_path, token):

@@ -7,6 +7,7 @@ the worker is driven by a plain function that knows nothing of Slack.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from conftest import wait_until
@@ -197,14 +198,29 @@ def test_stop_sending_ends_the_worker_without_delivery():
 
 def test_abandon_ends_a_final_delivery_that_cannot_start():
     sink = Sink()
-    never = float("inf")
-    worker = LatestWorker(sink.send, lambda final: never if final else 0.0, name="test")
+    asked = [threading.Event(), threading.Event()]  # set by the worker's 1st, 2nd final ask
+    asks = []
+
+    def ready_at(final):
+        if not final:
+            return 0.0
+        asks.append(final)
+        if len(asks) <= len(asked):
+            asked[len(asks) - 1].set()
+        return time.monotonic() + 3600.0  # the final may not start within this test
+
+    worker = LatestWorker(sink.send, ready_at, name="test")
     worker.start()
+    assert wait_until(lambda: sink.calls)  # the first state went
     worker.close()
-    assert not worker.wait(0.2)
+    assert asked[0].wait(5)  # the worker holds the final, not allowed yet
+    worker.touch()  # news wakes it: it asks again, and still may not send
+    assert asked[1].wait(5)
+    assert not worker.delivered and not worker.ended
     worker.abandon()
     assert not worker.wait(5) and worker.ended
-    assert all(not final for final, _ in sink.calls)
+    assert worker.stopped is None  # ended by abandon(), not by a crash
+    assert [final for final, _ in sink.calls] == [False]  # counted once the thread ended
 
 
 def test_no_news_no_send_unless_refresh_is_due():
@@ -212,14 +228,16 @@ def test_no_news_no_send_unless_refresh_is_due():
     quiet = LatestWorker(sink.send, lambda final: 0.0, name="quiet")
     quiet.start()
     assert wait_until(lambda: sink.calls)
-    stop = threading.Event()
-    stop.wait(0.3)
-    assert len(sink.calls) == 1  # the first state only
+    # The control: a worker that refreshes every 0.05 s without news, on the same
+    # machine at the same time.  While it sends seven times (six refreshes: 0.3 s or
+    # however long that takes here), the quiet worker must not send again.
     ticking_sink = Sink()
     ticking = LatestWorker(ticking_sink.send, lambda final: 0.0, refresh_after=0.05,
                            name="ticking")
     ticking.start()
-    assert wait_until(lambda: len(ticking_sink.calls) >= 3)  # refreshed without news
+    assert wait_until(lambda: len(ticking_sink.calls) >= 7, timeout=60)  # refreshed
+    assert len(sink.calls) == 1  # the first state only
     for worker in (quiet, ticking):
         worker.close()
         assert worker.wait(5)
+    assert [final for final, _ in sink.calls] == [False, True]  # and then the final only

@@ -1,0 +1,23 @@
+"""A host-wide Slack rate budget shared by every run that uses the same token.
+
+Slack counts Web API rate limits per method, per app, per workspace (Slack's
+"Rate limits" page, https://docs.slack.dev/apis/web-api/rate-limits), so runs
+that pace themselves alone exceed them together; every run asks this budget
+before each call.  How the budget is shared and kept is on the "Rate limits
+and parallel runs" page of the docs (``docs/rate-limits.md``).
+
+Modules:
+
+* :mod:`.limits` — :class:`Limit` and Slack's limits :data:`CHAT_UPDATE`,
+  :data:`CHAT_POST_MESSAGE`;
+* :mod:`.state` — the state (runs, buckets) as typed objects, and its JSON file form;
+* :mod:`.store` — where the state lives (a locked file, or this process's memory);
+* :mod:`.shared` — :class:`SharedBudget` and :class:`RunBudget`, the logic.
+"""
+
+from .limits import CHAT_POST_MESSAGE, CHAT_UPDATE, Limit
+from .shared import RunBudget, SharedBudget
+from .store import STATE_DIR_ENV, default_state_dir
+
+__all__ = ["Limit", "CHAT_UPDATE", "CHAT_POST_MESSAGE", "SharedBudget", "RunBudget",
+           "STATE_DIR_ENV", "default_state_dir"]
