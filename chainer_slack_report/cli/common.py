@@ -8,6 +8,7 @@ import sys
 import warnings
 from typing import Optional, Tuple
 
+from ..transport.budget.limits import Limit
 from ..warning import SlackReportWarning
 
 __all__ = ["PROG", "say", "show_warning", "positive_int", "positive_float", "non_negative",
@@ -70,8 +71,7 @@ def update_limit(text: str) -> Optional[Tuple[int, float]]:
     if text.lower() == "none":
         return None
     try:
-        calls, per = text.split("/")
-        return int(calls), float(per)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected CALLS/SECONDS like 50/60, or none, not {text!r}") from None
+        limit = Limit.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or none") from None
+    return limit.calls, limit.per

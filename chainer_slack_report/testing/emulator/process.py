@@ -16,6 +16,7 @@ import signal
 import threading
 from typing import Callable, Optional, Sequence, Tuple
 
+from ...transport.budget.limits import Limit
 from .core import SlackEmulator
 from .limits import NO_LIMITS, SLACK_LIMITS
 from .methods import DEFAULT_SCOPES
@@ -25,14 +26,10 @@ __all__ = ["add_arguments", "serve", "main"]
 
 def _limit_arg(text: str) -> Tuple[int, float]:
     try:
-        calls, per = text.split("/")
-        calls, per = int(calls), float(per)
-    except ValueError:
-        message = f"expected CALLS/SECONDS like 50/60, not {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if calls < 1 or not per > 0:
-        raise argparse.ArgumentTypeError(f"need CALLS >= 1 and SECONDS > 0, not {text!r}")
-    return calls, per
+        limit = Limit.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return limit.calls, limit.per
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -70,3 +70,6 @@ CHAT_UPDATE = Limit(50, 60.0)
 #: ``chat.postMessage`` reference page) — one bucket per channel; one a
 #: second on average, bursts of at most five.
 CHAT_POST_MESSAGE = Limit(5, 5.0)
+#: ``chat.deleteScheduledMessage``: Tier 3, per app per workspace (its reference
+#: page), a bucket of its own: Slack counts each method apart.
+CHAT_DELETE_SCHEDULED = Limit(50, 60.0)

@@ -17,7 +17,7 @@ import socket
 import time
 from typing import Callable, Optional, Tuple
 
-from .limits import CHAT_POST_MESSAGE, Limit
+from .limits import CHAT_DELETE_SCHEDULED, CHAT_POST_MESSAGE, Limit
 from .state import Bucket, Run, State, is_number
 from .store import BudgetStore, Busy, default_state_dir, state_name
 
@@ -352,9 +352,12 @@ class SharedBudget:
 class RunBudget:
     """One run's use of a :class:`SharedBudget`: which bucket each Slack call draws from.
 
-    ``chat.update`` calls draw from the app-wide ``update_limit`` bucket,
-    ``chat.postMessage`` calls (new messages and thread replies) from one
-    bucket per channel (:data:`.CHAT_POST_MESSAGE`).
+    ``chat.update`` calls draw from the app-wide ``update_limit`` bucket;
+    ``chat.postMessage`` calls (new messages and thread replies) and
+    ``chat.scheduleMessage`` calls (which "follow chat.postMessage's rate
+    limits", its reference page) from one bucket per channel
+    (:data:`.CHAT_POST_MESSAGE`); ``chat.deleteScheduledMessage`` from its own
+    app-wide Tier 3 bucket (:data:`.CHAT_DELETE_SCHEDULED`).
 
     Args:
         shared (SharedBudget): The host-wide budget of the token.
@@ -370,6 +373,8 @@ class RunBudget:
     def _bucket(self, method: str, channel: str) -> Tuple[str, Limit]:
         if method == "chat.update":
             return "chat.update", self.update_limit
+        if method == "chat.deleteScheduledMessage":
+            return method, CHAT_DELETE_SCHEDULED
         return f"chat.postMessage:{channel}", CHAT_POST_MESSAGE
 
     def join(self) -> None:
