@@ -6,10 +6,9 @@ Each run starts a real training process (tests/run_training.py: a Chainer
 trainer with SlackReport against the bundled emulator, 0.2 s latency per call),
 finds its watchdog, and measures:
 
-* start: from the SlackReport's start (the ``[Started]`` post's arrival at the
-  emulator, minus one latency) until the watchdog process has read its
-  configuration (its first ``/proc/PID/io`` read bytes) — in practice, the
-  time until ``python -m chainer_slack_report.job.watchdog_main`` is up;
+* start: the wall time of ``python -m chainer_slack_report.job.watchdog_main``
+  given no configuration (it imports everything it needs, reads stdin, finds
+  it empty and exits): interpreter start-up and imports, measured alone;
 * memory: the watchdog's resident set (``VmRSS``, ``/proc/PID/status``) while
   the run trains;
 * idle CPU: the watchdog's user + system CPU seconds (``/proc/PID/stat``) over
@@ -67,16 +66,13 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _start_seconds(pid: int, spawned_after: float) -> float:
-    """Seconds from ``spawned_after`` until the watchdog process started (its start time
-    in /proc, from boot) plus its own time to import and read its configuration: the
-    moment its stdin pipe was first read (rchar > 0)."""
-    while True:
-        with open(f"/proc/{pid}/io") as file:
-            rchar = int(next(line for line in file if line.startswith("rchar")).split()[1])
-        if rchar > 4096:  # past the interpreter's own reads of .pyc files: the config
-            return time.monotonic() - spawned_after
-        time.sleep(0.002)
+def start_seconds() -> float:
+    """Seconds for the watchdog process to start, import what it needs and read stdin."""
+    began = time.monotonic()
+    subprocess.run([sys.executable, "-m", "chainer_slack_report.job.watchdog_main"],
+                   stdin=subprocess.DEVNULL, check=False,
+                   env={**os.environ, "PYTHONPATH": ROOT})
+    return time.monotonic() - began
 
 
 def one_run() -> dict:
@@ -84,7 +80,6 @@ def one_run() -> dict:
         emulator.latency = LATENCY
         env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
         env["SLACK_BOT_TOKEN"] = emulator.token
-        started = time.monotonic()
         proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "run_training.py"),
                                  emulator.url, "general", "bench", "--epochs", "100000",
                                  "--sleep", "0.25", "--lost-after", "900"],
@@ -93,11 +88,10 @@ def one_run() -> dict:
         watchdog = None
         while watchdog is None:
             watchdog = next(_children(proc.pid), None)
-        spawned = time.monotonic()
-        start = _start_seconds(watchdog, spawned)
+        start = start_seconds()
         time.sleep(1.0)
         cpu0, t0 = _cpu_seconds(watchdog), time.monotonic()
-        time.sleep(5.0)
+        time.sleep(10.0)
         idle = (_cpu_seconds(watchdog) - cpu0) / (time.monotonic() - t0)
         rss = _rss_kib(watchdog)
         killed = time.monotonic()
@@ -106,7 +100,6 @@ def one_run() -> dict:
         while not emulator.messages("general")[0].text.startswith("[Lost]"):
             time.sleep(0.005)
         death = time.monotonic() - killed
-        del started
         return {"start": start, "rss": rss, "idle": idle, "death": death}
 
 
