@@ -119,7 +119,8 @@ def main() -> None:
     parser.add_argument("channel")
     parser.add_argument("name")
     parser.add_argument("--end", default="complete",
-                        choices=["complete", "interrupt", "crash-outside", "crash", "early"])
+                        choices=["complete", "interrupt", "crash-outside", "crash", "early",
+                                 "hang"])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--dist", nargs=3, type=int, metavar=("RANK", "SIZE", "PORT"))
     parser.add_argument("--fail-rank", type=int, default=0)
@@ -143,6 +144,9 @@ def main() -> None:
     def outside(iteration: int) -> None:
         if end == "crash-outside" and iteration == 6:
             raise Boom("between iterations")
+        if end == "hang" and iteration == 9:  # after 2 epochs' rows: wait to be killed
+            print("HANGING", flush=True)
+            time.sleep(3600)
 
     run.train(crash_at=6 if end in ("interrupt", "crash") else None,
               crash=KeyboardInterrupt() if end == "interrupt" else None,

@@ -336,6 +336,27 @@ def test_a_run_that_ppe_never_finalizes_ends_at_exit(slack_emulator, end, status
     assert all(f" {end} --end" in t for t in message.history)
 
 
+def test_a_ppe_run_killed_without_finally_is_marked_by_its_watchdog(slack_emulator, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
+    env["SLACK_BOT_TOKEN"] = slack_emulator.token
+    proc = subprocess.Popen([sys.executable, SCRIPT, slack_emulator.url, "general", "killed",
+                             "--end", "hang", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "HANGING", proc.stderr.read()
+        assert wait_until(lambda: column(only_message(slack_emulator).text, 1) == [4, 8],
+                          timeout=60)
+        proc.kill()
+        proc.wait(60)
+        assert wait_until(lambda: only_message(slack_emulator).text.startswith("[Lost]"),
+                          timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = only_message(slack_emulator).text
+    assert f"PID {proc.pid} on " in text and column(text, 1) == [4, 8]
+
+
 def test_torch_distributed_rank_0_posts_and_a_failing_rank_its_own(slack_emulator, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
