@@ -22,10 +22,20 @@ from .rendering.template import Template
 from .transport.budget import Limit
 from .transport.lost_notice import MAX_LOST_AFTER, MIN_LOST_AFTER
 
-__all__ = ["ReportOptions", "OPTIONS_DOC", "flavour_signature", "MIN_MAX_BYTES"]
+__all__ = ["ReportOptions", "OPTIONS_DOC", "FIRST_ARGS_DOC", "flavour_signature",
+           "MIN_MAX_BYTES"]
 
 #: The smallest ``max_bytes`` (UTF-8 bytes) that holds a status line, a header and a row.
 MIN_MAX_BYTES = 200
+
+#: The ``Args:`` entries of the flavours' first three arguments.
+FIRST_ARGS_DOC = """\
+        access_token (str or None): The bot token (``xoxb-…``, scope
+            ``chat:write``; ``users:read`` to resolve user names).  None reads
+            ``SLACK_BOT_TOKEN``.  Used when ``client`` has no token of its own.
+        channel_id (str or None): Channel ID (``C…``) or name.  None reads
+            ``SLACK_CHANNEL_ID``.
+        entries (list of str): Observation keys to show as table columns."""
 
 #: The ``Args:`` entries of every option, as the flavours' docstrings show them.
 OPTIONS_DOC = """\

@@ -12,7 +12,7 @@ import re
 from typing import Any, List, Mapping, Optional, Sequence
 
 from ..job.ranks import Process
-from ..options import OPTIONS_DOC, ReportOptions, flavour_signature
+from ..options import FIRST_ARGS_DOC, OPTIONS_DOC, ReportOptions, flavour_signature
 from ..outcome import Outcome
 from ..rendering.progress import Progress
 from ..run_report import Mode, RunReport, resume_note
@@ -22,12 +22,16 @@ __all__ = ["ReportExtension", "flavour", "progress_of", "elapsed_of"]
 
 
 def flavour(*own: inspect.Parameter):
-    """Class decorator: the flavour's docstring gets the options' ``Args:`` text where it
-    says ``{options}``, and its ``__init__`` the full signature (``help()`` lists every
+    """Class decorator: the flavour's docstring gets the ``Args:`` text of the first three
+    arguments where it says ``{first}`` and of the options where it says ``{options}``,
+    and its ``__init__`` the full signature (``help()`` lists every
     argument) with the flavour's ``own`` keyword-only arguments."""
     def decorate(cls):
-        cls.__doc__ = re.sub(r"^[ \t]*\{options\}$", lambda _: OPTIONS_DOC.strip("\n"),
-                             cls.__doc__, count=1, flags=re.M)
+        doc = cls.__doc__
+        for name, text in (("first", FIRST_ARGS_DOC), ("options", OPTIONS_DOC)):
+            doc = re.sub(r"^[ \t]*\{" + name + r"\}$", lambda _, t=text: t.strip("\n"), doc,
+                         count=1, flags=re.M)
+        cls.__doc__ = doc
         cls.__init__.__signature__ = flavour_signature(*own)
         return cls
     return decorate

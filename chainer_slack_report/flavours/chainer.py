@@ -34,12 +34,7 @@ class SlackReport(ReportExtension, PrintReport):
     ``finish_mentions`` (edits notify nobody).
 
     Args:
-        access_token (str or None): The bot token (``xoxb-…``, scope
-            ``chat:write``; ``users:read`` to resolve user names).  None reads
-            ``SLACK_BOT_TOKEN``.  Used when ``client`` has no token of its own.
-        channel_id (str or None): Channel ID (``C…``) or name.  None reads
-            ``SLACK_CHANNEL_ID``.
-        entries (list of str): Observation keys to show as table columns.
+        {first}
         log_report (str or LogReport): As in PrintReport.
         out: As in PrintReport, a stream with ``write`` (and ``flush``):
             where the table is printed while the report is local (no token or

@@ -6,33 +6,18 @@ not move); ``tests/test_compat.py`` checks each against the installed Chainer.
 
 from __future__ import annotations
 
-import os
-from typing import List, Tuple
+import functools
 
 from chainer.training.extensions import LogReport, PlotReport
+
+from . import internals
 
 __all__ = ["plot_report_files", "log_report_of"]
 
 
-def plot_report_files(trainer) -> List[str]:
-    """The image paths of the trainer's PlotReport extensions (``trainer.out/loss.png``, …).
-
-    Chainer keeps extensions in ``Trainer._extensions`` (name → entry) and a
-    PlotReport's file name in ``PlotReport._file_name``; neither is public.
-    """
-    entries = trainer._extensions.values()
-    return [os.path.join(trainer.out, entry.extension._file_name) for entry in entries
-            if isinstance(entry.extension, PlotReport)]
-
-
-def log_report_of(print_report, trainer) -> Tuple[LogReport, bool]:
-    """The LogReport a PrintReport reads (``PrintReport._log_report``), and whether the
-    PrintReport owns it (and so must run it) rather than naming a trainer extension.
-
-    Raises:
-        ValueError: The trainer has no extension of the name given.
-    """
-    log_report = print_report._log_report
-    if isinstance(log_report, str):
-        return trainer.get_extension(log_report), False
-    return log_report, True
+#: ``plot_report_files(trainer)``: the image paths of the trainer's PlotReport extensions
+#: (``trainer.out/loss.png``, …), from ``Trainer._extensions`` and ``PlotReport._file_name``.
+plot_report_files = functools.partial(internals.plot_report_files, plot_report=PlotReport)
+#: ``log_report_of(print_report, trainer)``: the LogReport a PrintReport reads
+#: (``PrintReport._log_report``) and whether it owns it (:func:`.internals.log_report_of`).
+log_report_of = functools.partial(internals.log_report_of, log_report=LogReport)

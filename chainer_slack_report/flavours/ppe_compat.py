@@ -7,44 +7,26 @@ against the installed version).
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
-from typing import Callable, List, Tuple
+from typing import Callable, Tuple
 
 from pytorch_pfn_extras.training import manager as _manager_module
 from pytorch_pfn_extras.training.extensions import LogReport, PlotReport
+
+from . import internals
 
 __all__ = ["plot_report_files", "log_report_of", "new_looker", "training_length",
            "restoring"]
 
 
-def plot_report_files(manager) -> List[str]:
-    """The image paths of the manager's PlotReport extensions (``manager.out/loss.png``, …).
-
-    ppe keeps extensions in ``ExtensionsManager._extensions`` (name → entry)
-    and a PlotReport's file name in ``PlotReport._file_name``.
-    """
-    entries = manager._extensions.values()
-    return [os.path.join(manager.out, entry.extension._file_name) for entry in entries
-            if isinstance(entry.extension, PlotReport)]
-
-
-def log_report_of(print_report, manager) -> Tuple[LogReport, bool]:
-    """The LogReport a PrintReport reads (``PrintReport._log_report``), and whether the
-    PrintReport owns it (and so must run it) rather than naming a manager extension.
-
-    Raises:
-        ValueError: The manager has no extension of the name given.
-        TypeError: The extension of that name is no LogReport.
-    """
-    log_report = print_report._log_report
-    if not isinstance(log_report, str):
-        return log_report, True
-    found = manager.get_extension(log_report)
-    if not isinstance(found, LogReport):
-        raise TypeError(f"log_report {log_report!r} must name a LogReport, "
-                        f"got {type(found).__name__}")
-    return found, False
+#: ``plot_report_files(manager)``: the image paths of the manager's PlotReport
+#: extensions (``manager.out/loss.png``, …), from ``ExtensionsManager._extensions``
+#: and ``PlotReport._file_name``.
+plot_report_files = functools.partial(internals.plot_report_files, plot_report=PlotReport)
+#: ``log_report_of(print_report, manager)``: the LogReport a PrintReport reads
+#: (``PrintReport._log_report``) and whether it owns it (:func:`.internals.log_report_of`).
+log_report_of = functools.partial(internals.log_report_of, log_report=LogReport)
 
 
 def new_looker(log_report: LogReport):
