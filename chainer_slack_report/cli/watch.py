@@ -9,6 +9,7 @@ import threading
 import time
 from typing import List, Optional, Tuple
 
+from ..job.procfs import OtherProcess
 from ..job.ranks import Process
 from ..job.signals import SignalHandlers, end_with_signal, signal_name
 from ..outcome import Outcome, Status
@@ -18,7 +19,6 @@ from ..rendering.template import Template
 from ..run_report import RunReport
 from .common import PROG, positive_float, positive_int, say
 from .logfile import LogFile, keys
-from .procfs import OtherProcess
 from .reporting import (
     end_report,
     make_report,

@@ -42,6 +42,7 @@ from ..transport.lost_notice import LostNotice
 from ..transport.pacing import Pacing
 from .fatal import parse_fatal_error
 from .oom import oom_counters, oom_verdict
+from .procfs import OtherProcess
 
 __all__ = ["main", "FAULT_WINDOW", "OOM_GRACE"]
 
@@ -54,28 +55,27 @@ _POLL = 0.5  # seconds between two looks at /proc where there is no pidfd
 
 
 class _Parent:
-    """The training process, watched by PID."""
+    """The training process, watched by PID: a pidfd (readable once it has ended) where
+    Linux has one, else :class:`~chainer_slack_report.job.procfs.OtherProcess` polled."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.fd: Optional[int] = None  # a pidfd: readable once the process has ended
+        self.fd: Optional[int] = None
+        self._other = OtherProcess(pid)
+        # Started by it: if our parent is another by now, it died before we looked
+        # (and its PID may already be another process's).
+        self._gone = os.getppid() != pid
         try:
             self.fd = os.pidfd_open(pid)
         except (AttributeError, OSError):  # no pidfd here (or it has already gone)
             self.fd = None
-        self._start = _start_time(pid)
 
     def alive(self) -> bool:
+        if self._gone:
+            return False
         if self.fd is not None:
             return not select.select([self.fd], [], [], 0)[0]
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        state = _proc_state(self.pid)
-        return state not in ("Z", "X") and _start_time(self.pid) in (None, self._start)
+        return self._other.alive()
 
 
 class _Run:
@@ -268,24 +268,6 @@ def _budget(config, client) -> Optional[RunBudget]:
         return None
     shared = SharedBudget(config["token"], config["api_url"])
     return RunBudget(shared, Limit(int(limit[0]), float(limit[1])), uuid.uuid4().hex)
-
-
-def _proc_stat(pid: int) -> Optional[List[str]]:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as file:
-            return file.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _proc_state(pid: int) -> Optional[str]:
-    fields = _proc_stat(pid)
-    return fields[0] if fields else None
-
-
-def _start_time(pid: int) -> Optional[str]:
-    fields = _proc_stat(pid)
-    return fields[19] if fields and len(fields) > 19 else None
 
 
 if __name__ == "__main__":

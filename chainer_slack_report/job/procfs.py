@@ -1,4 +1,4 @@
-"""Another process (not the tool's child), as Linux's /proc shows it: whether it still
+"""Another process (not our child), as Linux's /proc shows it: whether it still
 runs, how old it is, its command line.  Without /proc only ``kill(pid, 0)`` is known."""
 
 from __future__ import annotations
