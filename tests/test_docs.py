@@ -21,9 +21,9 @@ from chainer_slack_report.transport import slack_errors
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
-PAGES = ["index", "quickstart", "slack-app", "rate-limits", "distributed", "troubleshooting",
-         "migrating", "benchmarks", "api/index", "api/chainer", "api/core", "api/rendering",
-         "api/testing"]
+PAGES = ["index", "quickstart", "layouts", "slack-app", "rate-limits", "distributed",
+         "troubleshooting", "migrating", "benchmarks", "api/index", "api/chainer", "api/core",
+         "api/rendering", "api/testing"]
 #: Pages that exist only once their module does (see docs/conf.py).
 OPTIONAL_PAGES = {"api/ppe": "chainer_slack_report.ppe", "api/cli": "chainer_slack_report.cli"}
 BUILD_TIMEOUT = 600
