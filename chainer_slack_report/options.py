@@ -15,6 +15,7 @@ import inspect
 import math
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
+from .rendering.charts import chart_groups
 from .rendering.mentions import Mentions, MentionsArg
 from .rendering.message import DEFAULT_TEMPLATE
 from .rendering.normalizers import Normalizer, RowPolicy, make_policy
@@ -23,8 +24,10 @@ from .transport.budget import Limit
 from .transport.lost_notice import MAX_LOST_AFTER, MIN_LOST_AFTER
 
 __all__ = ["ReportOptions", "OPTIONS_DOC", "FIRST_ARGS_DOC", "flavour_signature",
-           "MIN_MAX_BYTES"]
+           "MIN_MAX_BYTES", "LAYOUTS"]
 
+#: The message layouts (``layout=``): mrkdwn text, or Block Kit blocks.
+LAYOUTS = ("text", "blocks")
 #: The smallest ``max_bytes`` (UTF-8 bytes) that holds a status line, a header and a row.
 MIN_MAX_BYTES = 200
 
@@ -120,7 +123,21 @@ OPTIONS_DOC = """\
             and moved forward every ``lost_after / 2`` seconds; if nothing of
             the run is left to move it — the host is gone — Slack posts it,
             notifying ``finish_mentions``.  Default 900; at least 60, at most
-            120 days (Slack's limit); None: no such notice."""
+            120 days (Slack's limit); None: no such notice.
+        layout (str): ``"text"`` (default): the message is mrkdwn text, the
+            table a code block.  ``"blocks"``: Block Kit blocks — the status
+            line; the table as a ``data_table`` users can sort and page (up to
+            100 rows, newest first, picked by ``len_normalizer``); one native
+            line chart per ``chart`` group; the error after a failure.  The
+            text layout's message stays the ``text`` (notifications, search).
+            If Slack refuses the blocks (``invalid_blocks``), one warning names
+            Slack's errors and the run goes on in the text layout.
+        chart (list or None): With ``layout="blocks"``: observation keys drawn
+            as one line chart, a series each (``["main/loss",
+            "validation/main/loss"]``), or a list of such lists, one chart
+            each; at most 2 charts of 6 keys (Slack's data visualization
+            limits).  The whole run in 20 points, x labels from ``epoch`` (or
+            ``iteration``), the last point the newest value; NaN/inf skipped."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +171,8 @@ class ReportOptions:
     plots: Union[bool, Sequence[str]] = False
     watchdog: bool = True
     lost_after: Optional[float] = 900.0
+    layout: str = "text"
+    chart: Optional[Sequence[Union[str, Sequence[str]]]] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.template, str):
@@ -186,6 +205,14 @@ class ReportOptions:
                                  f"{MAX_LOST_AFTER:g} seconds (120 days, chat.scheduleMessage's "
                                  f"limit), or None, got {self.lost_after!r}")
             object.__setattr__(self, "lost_after", float(self.lost_after))
+        if not isinstance(self.layout, str) or self.layout not in LAYOUTS:
+            kind = ValueError if isinstance(self.layout, str) else TypeError
+            raise kind(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got "
+                       f"{self.layout!r}")
+        object.__setattr__(self, "chart", chart_groups(self.chart))
+        if self.chart and self.layout != "blocks":
+            raise ValueError(f"chart={self.chart!r} draws native charts, which only the blocks "
+                             f"layout has: add layout='blocks'")
 
     @classmethod
     def of(cls, owner: str, options: Optional[ReportOptions],

@@ -6,7 +6,9 @@ it, hand it rows (:meth:`~RunReport.add`) and status changes
 (:meth:`~RunReport.running`), and :meth:`~RunReport.end` it with an
 :class:`~chainer_slack_report.outcome.Outcome`; they print locally when
 :attr:`~RunReport.mode` says so.  It holds the message text
-(:class:`~chainer_slack_report.rendering.message.ReportMessage`) and, while
+(:class:`~chainer_slack_report.rendering.message.ReportMessage`), in the
+blocks layout its blocks
+(:class:`~chainer_slack_report.rendering.blocks.BlocksMessage`) and, while
 Slack takes the report, the live Slack message
 (:class:`~chainer_slack_report.transport.live_message.LiveMessage`).
 No Chainer here.
@@ -28,6 +30,7 @@ from .job.termination import TerminationHandler
 from .job.watchdog import Watchdog, start_watchdog
 from .options import ReportOptions
 from .outcome import Outcome, Status
+from .rendering.blocks import BlocksMessage, table_policy
 from .rendering.mentions import Mentions
 from .rendering.message import BUILTIN_PLACEHOLDERS, ReportMessage, table_bytes
 from .rendering.mrkdwn import escape
@@ -153,6 +156,9 @@ class RunReport:
         self._message = ReportMessage(template, entries, options.policy(), self._run_info,
                                       Mentions(options.finish_mentions),
                                       show_header=show_header, sparklines=options.sparklines)
+        #: The blocks layout of the message (``layout="blocks"``), else None.
+        self._blocks = (BlocksMessage(self._message, table_policy(options.len_normalizer),
+                                      options.chart) if options.layout == "blocks" else None)
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
         self._live: Optional[LiveMessage] = None
         self._job_message: Optional[MessageRef] = None
@@ -275,6 +281,8 @@ class RunReport:
         rows = list(observations)
         if rows:
             self._message.push(rows)
+            if self._blocks is not None:
+                self._blocks.push(rows)
             if self._watchdog is not None:
                 self._watchdog.rows(rows, self._message.elapsed)
             self.refresh()
@@ -468,6 +476,7 @@ class RunReport:
         mentions = self._message.mentions
         return LiveMessage(
             client, self.channel, self._message.render,
+            render_blocks=self._blocks.render if self._blocks is not None else None,
             pacing=Pacing(min_interval=options.min_interval), max_bytes=options.max_bytes,
             prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
             name=f"SlackReport-{self.channel}", budget=budget,

@@ -275,3 +275,17 @@ def memory_cgroup():
             return
         except OSError:
             time.sleep(0.1)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Playwright), closed after the test (the browser tests)."""
+    needs("browser")  # CI installs Chromium (.ci/run); elsewhere it is optional
+    from playwright import sync_api as playwright
+
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield chromium
+        chromium.close()

@@ -21,7 +21,8 @@ from chainer_slack_report.transport import slack_errors
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
-PAGES = ["index", "quickstart", "slack-app", "rate-limits", "endings", "distributed",
+PAGES = ["index", "quickstart", "layouts", "slack-app", "rate-limits", "endings",
+         "distributed",
          "troubleshooting", "migrating", "benchmarks", "api/index", "api/chainer", "api/core",
          "api/rendering", "api/testing"]
 #: Pages that exist only once their module does (see docs/conf.py).

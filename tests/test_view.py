@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from chainer import training
 from chainer.training import extensions
-from conftest import CHROMIUM, ENTRIES, make_trainer, needs
+from conftest import ENTRIES, make_trainer
 
 from chainer_slack_report import SlackReport
 from chainer_slack_report.testing.view import mrkdwn_to_html
@@ -60,20 +60,6 @@ class _Gate(training.Extension):
     def __call__(self, trainer):
         if trainer.updater.iteration == self.at:
             assert self.go.wait(60), "the browser never saw the training message"
-
-
-@pytest.fixture
-def browser():
-    """A headless Chromium (Playwright), closed after the test."""
-    needs("browser")  # CI installs Chromium (.ci/run); elsewhere it is optional
-    from playwright import sync_api as playwright
-
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 def test_the_page_shows_a_run_live_in_a_real_browser(slack_emulator, tmp_path, browser):

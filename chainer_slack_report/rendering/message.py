@@ -233,6 +233,22 @@ class ReportMessage:
             values["content"] = _table(self.header, self._rows(room), error, curves)
             return truncate_utf8(self.template.render(values), max_bytes)
 
+    def render_head(self, max_bytes: int) -> str:
+        """The message without its table and error, at most ``max_bytes`` UTF-8 bytes: the
+        template with ``{content}`` holding only the sparklines (if any), blank lines at
+        its ends dropped.  The blocks layout's status line (the table and the error are
+        blocks of their own there)."""
+        with self._lock:
+            self._drain()
+            values = self._values()
+            values["content"] = Mrkdwn("" if "sparklines" in values else self._sparklines())
+            return truncate_utf8(self.template.render(values).strip("\n"), max_bytes)
+
+    @property
+    def error(self) -> Optional[str]:
+        """What the run's end said after the table (a traceback's tail), plain text; or None."""
+        return self._state.error
+
     def reply_text(self) -> str:
         """The thread reply that notifies ``finish_mentions`` of the outcome."""
         state = self._state

@@ -14,6 +14,13 @@ acts on it: wait and send less often (429), back off (transient faults), post
 a new message that continues the old one (it can no longer be edited), send a
 shorter text (``msg_too_long``), or stop for good (a configuration error, with
 one warning that names the fix).
+
+In the blocks layout each request also carries the newest ``blocks`` (the text
+stays, as the notification fallback).  If Slack refuses them
+(:data:`BLOCKS_REFUSED`), or they cannot be rendered, one warning names why and
+the message goes on as text alone; a text-only edit of a message that showed
+blocks sends ``blocks=[]``, since ``chat.update`` keeps a message's blocks when
+none are given (python-slack-sdk#523).
 """
 
 from __future__ import annotations
@@ -31,13 +38,16 @@ from .pacing import Pacing
 from .slack_errors import Action, Verdict, classify_exception
 from .worker import LatestWorker, StopSending
 
-__all__ = ["LiveMessage", "CONTINUATION_NOTE"]
+__all__ = ["LiveMessage", "CONTINUATION_NOTE", "BLOCKS_REFUSED"]
 
 logger = logging.getLogger(__name__)
 
 #: First line of a message that replaces one that can no longer be edited.
 CONTINUATION_NOTE = "_(continues an earlier message that can no longer be edited)_\n"
 _MIN_BYTES = 400  # below this a msg_too_long budget cut is not worth it
+#: Slack's errors (``chat.postMessage``, ``chat.update``) that refuse a message's blocks,
+#: not its text: the message goes on as text alone.
+BLOCKS_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
 
 
 class LiveMessage:
@@ -49,6 +59,11 @@ class LiveMessage:
             updates use the channel ID it returns.
         render (callable): ``render(max_bytes: int) -> str``, called on the
             worker to build the newest text within ``max_bytes`` UTF-8 bytes.
+        render_blocks (callable or None): ``render_blocks(prefix: str) ->
+            list[dict]``, called on the worker to build the newest Block Kit
+            ``blocks`` (``prefix``: mrkdwn to show first, or ``""``); they are
+            sent with the text until Slack refuses them or it raises.  None:
+            text alone.
         max_bytes (int): Byte budget of the text (``chat.update`` documents
             ``msg_too_long`` at 4,000 characters; 4000 bytes is within it).
         pacing (Pacing): When requests may start; Slack's answers adjust it.
@@ -67,10 +82,14 @@ class LiveMessage:
         on_posted (callable or None): ``on_posted(channel_id, ts)``, called on
             the worker each time a message is posted (the first, or one that
             continues a message that can no longer be edited); must not raise.
+
+    A message continued from ``channel_id`` and ``ts`` may show blocks (those
+    of the run, for a watchdog): its first text-only update clears them.
     """
 
     def __init__(self, client, channel: str, render: Callable[[int], str], *,
-                 pacing: Pacing, max_bytes: int = 4000, prepare: Sequence[Callable] = (),
+                 render_blocks: Optional[Callable[[str], list]] = None, pacing: Pacing,
+                 max_bytes: int = 4000, prepare: Sequence[Callable] = (),
                  refresh_after: Optional[float] = None, name: str = "SlackReport",
                  channel_id: Optional[str] = None, ts: Optional[str] = None,
                  budget: Optional[RunBudget] = None,
@@ -78,6 +97,7 @@ class LiveMessage:
         self._client = client
         self._channel = channel
         self._render = render
+        self._render_blocks = render_blocks
         self.pacing = pacing
         self.budget = budget
         self.max_bytes = max_bytes
@@ -95,7 +115,8 @@ class LiveMessage:
         self._posted = threading.Event()  # ts and channel_id are known
         self._files: list = []  # paths to upload into the thread after the final text
         self._final_shown = False  # the final text is in Slack; the reply may follow
-        self._sent_text: Optional[str] = None
+        self._sent: Optional[tuple] = None  # the (text, blocks) Slack shows
+        self._clear_blocks = self.ts is not None  # Slack may show blocks a text edit must clear
         self._prefix = ""
         self._warned: set = set()
         self._worker = LatestWorker(self._send, self._ready_at, refresh_after=refresh_after,
@@ -166,6 +187,12 @@ class LiveMessage:
     def client(self):
         """The ``slack_sdk.WebClient`` it calls Slack with."""
         return self._client
+
+    @property
+    def layout(self) -> str:
+        """``"blocks"`` while blocks are sent, ``"text"`` otherwise (also after Slack
+        refused them)."""
+        return "text" if self._render_blocks is None else "blocks"
 
     @property
     def stopped(self) -> Optional[str]:
@@ -244,11 +271,13 @@ class LiveMessage:
         text = self._prefix + self._render(budget)
         if final:
             self.final_text = text
-        if text == self._sent_text and self.ts is not None:
+        blocks = self._blocks()
+        if (text, blocks or None) == self._sent and self.ts is not None:
             return True
         if self.ts is None:
             response = self._request("chat.postMessage", final, channel=self._channel,
-                                     text=text, unfurl_links=False, unfurl_media=False)
+                                     text=text, unfurl_links=False, unfurl_media=False,
+                                     **({"blocks": blocks} if blocks else {}))
             if response is None:
                 return False
             self.channel_id, self.ts = response["channel"], response["ts"]
@@ -258,12 +287,32 @@ class LiveMessage:
                 self._on_posted(self.channel_id, self.ts)
         else:
             response = self._request("chat.update", final, channel=self.channel_id,
-                                     ts=self.ts, text=text)
+                                     ts=self.ts, text=text,
+                                     **({} if blocks is None else {"blocks": blocks}))
             if response is None:
                 return False
             self.updates += 1
-        self._sent_text = text
+        self._sent = (text, blocks or None)  # blocks=[] left none
+        self._clear_blocks = bool(blocks)
         return True
+
+    def _blocks(self) -> Optional[list]:
+        """The blocks to send: the newest rendering; ``[]`` to clear the blocks Slack may
+        still show; None to leave them out."""
+        render = self._render_blocks
+        if render is not None:
+            try:
+                return render(self._prefix)
+            except Exception as exc:  # noqa: BLE001 - the text layout goes on without them
+                self._text_only(f"SlackReport could not render the blocks layout "
+                                f"({type(exc).__name__}: {exc})")
+        return [] if self._clear_blocks else None
+
+    def _text_only(self, why: str) -> None:
+        """Send the text layout alone from now on (one warning saying ``why``)."""
+        self._render_blocks = None
+        self._warn("blocks", f"{why}; the message goes on in the text layout for the rest of "
+                             f"the run, with every row")
 
     def _post_reply(self, text: str) -> bool:
         response = self._request("chat.postMessage", True, channel=self.channel_id,
@@ -295,6 +344,11 @@ class LiveMessage:
             verdict = classify_exception(exc)
             if budget is not None and verdict.action is Action.RATE_LIMITED:
                 budget.rate_limited(method, channel, verdict.retry_after or 0.0)
+            if kwargs.get("blocks") and verdict.error in BLOCKS_REFUSED:
+                self._text_only(f"Slack refused the blocks layout ({verdict.error}: "
+                                f"{_slack_reasons(exc)})")
+                self.pacing.retry_now()
+                return None
             self._on_failure(verdict)
             return None
         if self.pacing.failures:
@@ -318,7 +372,7 @@ class LiveMessage:
             self._warn(error, f"Slack answered {error!r} for the live message; posting a "
                               f"new message that continues it")
             self.ts = None
-            self._sent_text = None
+            self._sent = None
             self._final_shown = False
             self._prefix = CONTINUATION_NOTE
             self.pacing.retry_now()
@@ -347,3 +401,19 @@ class LiveMessage:
             warn(message)
         else:
             logger.info(message)
+
+
+def _slack_reasons(exc: BaseException) -> str:
+    """What Slack said was wrong with the blocks: its ``errors``, else the
+    ``response_metadata.messages`` of the answer (``"[ERROR] …"``)."""
+    response = getattr(exc, "response", None)
+    try:
+        reasons = response.get("errors") or (response.get("response_metadata") or {}).get(
+            "messages")
+    except Exception:  # noqa: BLE001 - an answer without JSON fields
+        reasons = None
+    if not reasons:
+        return "Slack gave no reasons"
+    if isinstance(reasons, str):
+        reasons = [reasons]
+    return "; ".join(str(reason) for reason in reasons)
