@@ -559,6 +559,27 @@ def test_watch_stops_on_sigterm_with_chosen_entries(slack_emulator, env, tmp_pat
     assert "Stopped watching on SIGTERM (15); the job may still be running" in message.text
 
 
+def test_watch_in_the_blocks_layout_draws_a_table_and_a_chart(slack_emulator, env, tmp_path):
+    log = tmp_path / "log"
+    rows = [{"epoch": e, "iteration": 4 * e, "main/loss": 1.0 / e} for e in range(1, 6)]
+    log.write_text(json.dumps(rows))
+    done = cli("watch", str(log), "--idle", "0.3", "--interval", "0.05", "--layout", "blocks",
+               "--chart", "main/loss", *FAST, env=env)
+    assert done.returncode == 0, done.stderr
+    (message,) = slack_emulator.messages("general")
+    assert message.text.startswith("[Completed]")  # the text: what notifications show
+    kinds = [block["type"] for block in message.blocks]
+    assert "data_table" in kinds and "data_visualization" in kinds
+    (table_block,) = [b for b in message.blocks if b["type"] == "data_table"]
+    header = [cell["text"] for cell in table_block["rows"][0]]
+    assert header == ["epoch", "iteration", "main/loss"]
+    assert [row[0]["value"] for row in table_block["rows"][1:]] == [5, 4, 3, 2, 1]
+    (chart,) = [b for b in message.blocks if b["type"] == "data_visualization"]
+    assert [s["name"] for s in chart["chart"]["series"]] == ["main/loss"]
+    bad = cli("watch", str(log), "--idle", "1", "--chart", "main/loss", env=env)
+    assert bad.returncode == 2 and b"layout" in bad.stderr  # a chart needs the blocks layout
+
+
 def test_ctrl_c_while_watch_waits_for_slack_gives_up_and_ends_the_watch_with_it(
         slack_emulator, env, tmp_path):
     log = tmp_path / "log"

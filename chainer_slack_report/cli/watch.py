@@ -12,7 +12,9 @@ from typing import List, Optional, Tuple
 from ..job.procfs import OtherProcess
 from ..job.ranks import Process
 from ..job.signals import SignalHandlers, end_with_signal, signal_name
+from ..options import LAYOUTS, ReportOptions
 from ..outcome import Outcome, Status
+from ..rendering.block_kit import TABLE_MAX_COLUMNS
 from ..rendering.mentions import Mentions
 from ..rendering.message import table_bytes
 from ..rendering.template import Template
@@ -55,6 +57,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="stop when LOGFILE has not changed for this long")
     watch.add_argument("--interval", type=positive_float, default=1.0, metavar="S",
                        help="seconds between two looks at LOGFILE (default: %(default)s)")
+    watch.add_argument("--layout", choices=list(LAYOUTS), default="text",
+                       help="the message as text (default) or as Block Kit blocks: a "
+                            "sortable data table and native line charts (see --chart)")
+    watch.add_argument("--chart", action="append", nargs="+", metavar="KEY", default=None,
+                       help="with --layout blocks: draw these keys as one line chart, a "
+                            "series each (commas also separate keys); again for a second "
+                            "chart")
     watch.set_defaults(handler=cmd_watch, subparser=watch)
     return watch
 
@@ -66,9 +75,13 @@ def cmd_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     args.entries = entries or None
     if args.pid is not None and not OtherProcess(args.pid).alive():
         parser.error(f"--pid {args.pid}: no such process is running")
+    charts = [[k.strip() for item in group for k in item.split(",") if k.strip()]
+              for group in args.chart or ()]
+    args.layout_options = {"layout": args.layout, "chart": charts or None}
     try:  # the report is built once the keys are known: check its options now
         Template(args.template)
         Mentions(args.mention)
+        ReportOptions(**args.layout_options)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     missing = missing_settings(args.channel)
@@ -155,6 +168,7 @@ class _Watcher:
         if self.process is not None:
             command = self.process.cmdline()
         report = make_report(self.args, self.parser, entries, process=Process(0, 1),
+                             options=self.args.layout_options,
                              command=command or [PROG, "watch", self.args.logfile])
         report.start(self.clock, watch_signals=False, status=Status.TRAINING)
         say_where(report)
@@ -172,15 +186,17 @@ class _Watcher:
                 self._elapsed_row = (float(value), time.monotonic())
                 break
         if self.report is None:
-            self._start(_fitting(keys(rows)))
+            self._start(_fitting(keys(rows), self.args.layout))
         self.report.add(new)
         self.taken = len(rows)
 
 
-def _fitting(names: List[str]) -> List[str]:
-    """As many keys as leave room for rows in the message (the rest are named)."""
+def _fitting(names: List[str], layout: str = "text") -> List[str]:
+    """As many keys as leave room for rows in the message (the rest are named); in the
+    blocks layout at most the data table's columns."""
     shown = list(names)
-    while len(shown) > 1 and table_bytes(shown) > _MAX_TABLE_BYTES:
+    while len(shown) > 1 and (table_bytes(shown) > _MAX_TABLE_BYTES or (
+            layout == "blocks" and len(shown) > TABLE_MAX_COLUMNS)):
         shown.pop()
     if len(shown) < len(names):
         say(f"showing {len(shown)} of {len(names)} keys; left out: "

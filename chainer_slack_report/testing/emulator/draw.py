@@ -34,8 +34,8 @@ or ``<hr>``/``<figure>`` as below):
   and shows ``page_size`` rows a page, with previous/next.
 * ``data_visualization``: ``<figure class="block data-visualization"
   data-chart=TYPE><figcaption>TITLE</figcaption><svg class="chart" …>``,
-  drawn by :mod:`~chainer_slack_report.testing.emulator.charts` (one ``<path class="series" data-series=NAME>``
-  per series, axis labels, a legend).
+  drawn by :mod:`~chainer_slack_report.testing.emulator.charts` (one
+  ``<path class="series" data-series=NAME>`` per series, axis labels, a legend).
 
 Everything returned is safe HTML: every character of the input is escaped
 except the markup added here.
