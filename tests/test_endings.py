@@ -40,6 +40,12 @@ def start(emulator, *args, preexec_fn=None):
     return proc
 
 
+def rows_shown(emulator) -> int:
+    """The table rows the run's message shows (0 before it is posted)."""
+    messages = emulator.messages("general")
+    return len(table_rows(messages[0].text)) if messages else 0
+
+
 def final_text(emulator, status: str) -> str:
     assert wait_until(lambda: emulator.messages("general")
                       and emulator.messages("general")[0].text.startswith(status),
@@ -76,7 +82,7 @@ def gone(pid: int) -> bool:
 def test_sigkill_from_outside_is_lost_with_every_row_and_a_notifying_reply(slack_emulator):
     proc = start(slack_emulator, "--mentions", "@here")
     (watchdog,) = watchdogs_of(proc.pid)
-    assert wait_until(lambda: len(table_rows(slack_emulator.messages("general")[0].text)) >= 3,
+    assert wait_until(lambda: rows_shown(slack_emulator) >= 3,
                       timeout=TIMEOUT)
     proc.kill()  # what the OOM killer, kill -9 and scancel --signal=KILL send
     proc.wait(TIMEOUT)
@@ -113,7 +119,7 @@ def test_os_exit_is_lost(slack_emulator):
 def test_forked_workers_do_not_fool_the_watchdog(slack_emulator):
     proc = start(slack_emulator, "--fork-workers")
     assert proc.stdout.readline().strip() == "FORKED"
-    assert wait_until(lambda: len(table_rows(slack_emulator.messages("general")[0].text)) >= 2,
+    assert wait_until(lambda: rows_shown(slack_emulator) >= 2,
                       timeout=TIMEOUT)
     # one worker has exited already: the run still trains, and its message says so
     assert slack_emulator.messages("general")[0].text.startswith("[Training]")
@@ -177,7 +183,7 @@ def test_a_lost_host_is_announced_by_the_scheduled_notice(slack_emulator):
     (message,) = slack_emulator.messages("general")
     assert notice.thread_ts == message.ts  # a reply in the run's thread
     assert 60 <= notice.post_at - slack_emulator.clock.now() <= 62
-    assert wait_until(lambda: len(table_rows(slack_emulator.messages("general")[0].text)) >= 2,
+    assert wait_until(lambda: rows_shown(slack_emulator) >= 2,
                       timeout=TIMEOUT)
     for pid in (proc.pid, watchdog):  # the host is gone: nothing of the run is left
         os.kill(pid, signal.SIGKILL)
