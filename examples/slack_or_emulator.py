@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 from typing import Optional
 
 
@@ -53,6 +54,11 @@ class Target:
         emulator = self.emulator
         if emulator is None:
             return
+        # Each run's watchdog deletes its lost-host notice once the run has ended: let it
+        # before the emulator goes away (at most a few seconds).
+        deadline = time.monotonic() + 10.0
+        while emulator.scheduled(self.channel) and time.monotonic() < deadline:
+            time.sleep(0.05)
         messages = emulator.messages(self.channel)
         for message in messages:
             print(message.text)
