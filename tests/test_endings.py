@@ -239,3 +239,24 @@ def test_without_a_watchdog_the_run_keeps_its_notice_itself(slack_emulator, repo
     assert slack_emulator.scheduled("general") == []  # deleted at the end it reported
     slack_emulator.advance(120)
     assert message.replies == []
+
+
+def test_a_run_that_lives_on_reaps_its_watchdog(slack_emulator, report_factory, monkeypatch):
+    # A notebook: the process goes on after the run; its watchdog must not stay a zombie.
+    monkeypatch.delenv("CHAINER_SLACK_REPORT_WATCHDOG")
+    seen = []
+
+    class Look(training.Extension):
+        trigger = (1, "epoch")
+
+        def __call__(self, trainer):
+            seen.extend(watchdogs_of(os.getpid()))
+
+    report = report_factory(lost_after=60)
+    make_trainer(report, epochs=2, extra=[Look()]).run()
+    assert report.report.delivered
+    watchdog = seen[0]  # it ran while the run did
+    assert set(seen) == {watchdog}
+    assert wait_until(lambda: not os.path.exists(f"/proc/{watchdog}"), timeout=TIMEOUT)
+    assert wait_until(lambda: slack_emulator.scheduled("general") == [], timeout=TIMEOUT)
+    assert slack_emulator.messages("general")[0].text.startswith("[Completed]")
