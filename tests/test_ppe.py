@@ -401,7 +401,13 @@ def test_sparklines_progress_and_eta_in_a_ppe_loop(slack_emulator, build, tmp_pa
     report = build(template="{status} {progress} | ETA {eta}\n{content}",
                    sparklines=["main/loss"])
     run = Run(report, epochs=3, out=str(tmp_path))
-    run.train()
+
+    def after(iteration):  # the first row is in: wait for the message to show it
+        if iteration == 4:
+            assert wait_until(lambda: only_message(slack_emulator).text.startswith(
+                "[Training]"), timeout=30)
+
+    run.train(after=after)
     message = only_message(slack_emulator)
     # the manager's stop trigger (3 epochs) gives the progress while training
     training = [t for t in message.history if t.startswith("[Training]")]
