@@ -20,7 +20,7 @@ from ..run_report import RunReport
 from .common import PROG, positive_int, say
 from .output_rows import OUTPUT, OutputRows
 from .reporting import end_report, make_report, report_options, say_where, slack_or_emulator
-from .streams import Source, pump
+from .streams import Source, open_sources, pump
 
 __all__ = ["RUNNING", "add_parser", "cmd_run"]
 
@@ -81,7 +81,7 @@ class _Runner:
         self.command = command
         self.report = report
         self.rows = OutputRows(report, tail)
-        self.sources = [Source(1), Source(2)]
+        self.sources: List[Source] = []  # opened when the command starts
         self.proc: Optional[subprocess.Popen] = None
         self.interrupts: List[int] = []  # SIGINT/SIGQUIT the tool got (the terminal's)
         self.forwarded: List[int] = []  # SIGTERM/SIGHUP forwarded to the command
@@ -105,11 +105,10 @@ class _Runner:
                 return self._stopped_before_start()
             counters = oom_counters(os.getpid())  # the command starts in our cgroup
             try:
-                for source in self.sources:
-                    source.open()
-                self.proc = subprocess.Popen(
-                    self.command, stdout=self.sources[0].child_fd,
-                    stderr=self.sources[1].child_fd, env=_child_env())
+                self.sources = open_sources()
+                out, err = self.sources[0], self.sources[-1]
+                self.proc = subprocess.Popen(self.command, stdout=out.child_fd,
+                                             stderr=err.child_fd, env=_child_env())
             except OSError as exc:
                 return self._not_started(exc)
             finally:

@@ -1,5 +1,6 @@
-"""``run``'s plumbing: the command's stdout and stderr, each through a terminal of its own
-(a pty) or a pipe, passed on to the tool's own unchanged as they come."""
+"""``run``'s plumbing: the command's stdout and stderr, through a terminal of their own (a
+pty; one for both when the tool's two are one terminal) or pipes, passed on to the tool's
+own unchanged as they come."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import os
 import selectors
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Callable, List, Sequence
 
-__all__ = ["Source", "pump"]
+__all__ = ["Source", "open_sources", "pump"]
 
 _DRAIN_QUIET = 0.25  # after the command ends: stop reading once its pipes are quiet this long
 _DRAIN_MAX = 5.0  # … or after this long (a background process still writing)
@@ -77,6 +78,34 @@ class Source:
         """Give a pty the size of our own terminal (after SIGWINCH)."""
         if self.is_pty and self.read_fd >= 0:
             _copy_window_size(self.stream, self.read_fd)
+
+
+def open_sources() -> List[Source]:
+    """The command's output streams, opened: ``[stdout, stderr]``, or ``[both]`` when our
+    stdout and stderr are one terminal — then the command writes both to one pty, as it
+    would to that terminal, and what it writes reaches it in the order written.
+
+    Raises:
+        OSError: No pipe could be made (the sources opened so far are closed).
+    """
+    out = Source(1)
+    out.open()
+    if out.is_pty and _same_terminal(1, 2):
+        return [out]
+    err = Source(2)
+    try:
+        err.open()
+    except OSError:
+        out.close()
+        raise
+    return [out, err]
+
+
+def _same_terminal(a: int, b: int) -> bool:
+    try:
+        return os.isatty(b) and os.fstat(a).st_rdev == os.fstat(b).st_rdev
+    except OSError:
+        return False
 
 
 def pump(sources: Sequence[Source], on_data: Callable[[int, bytes], None],
