@@ -22,7 +22,6 @@ import re
 import socket
 import sys
 import threading
-import uuid
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from .job.ranks import Process, launcher_process
@@ -36,8 +35,7 @@ from .rendering.message import BUILTIN_PLACEHOLDERS, ReportMessage, table_bytes
 from .rendering.mrkdwn import escape
 from .rendering.progress import Progress
 from .rendering.template import Template
-from .transport.budget import RunBudget, SharedBudget
-from .transport.client import api_url, report_client
+from .transport.client import api_url, report_client, run_budget
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
 from .transport.lost_notice import LostNotice, NoticeKeeper
@@ -471,8 +469,7 @@ class RunReport:
         client = report_client(options.client, self._token, options.http_timeout)
         budget = None
         if options.update_limit is not None:
-            shared = SharedBudget(getattr(client, "token", None) or "", api_url(client))
-            budget = RunBudget(shared, options.update_limit, uuid.uuid4().hex)
+            budget = run_budget(client, options.update_limit)
         mentions = self._message.mentions
         return LiveMessage(
             client, self.channel, self._message.render,

@@ -28,7 +28,6 @@ import os
 import select
 import sys
 import time
-import uuid
 from typing import Any, Dict, List, Optional
 
 from ..outcome import Outcome, Status
@@ -36,7 +35,8 @@ from ..rendering.mentions import Mentions
 from ..rendering.message import ReportMessage
 from ..rendering.normalizers import make_policy
 from ..rendering.template import Template
-from ..transport.budget import Limit, RunBudget, SharedBudget
+from ..transport.budget import Limit, RunBudget
+from ..transport.client import run_budget
 from ..transport.live_message import LiveMessage
 from ..transport.lost_notice import LostNotice
 from ..transport.pacing import Pacing
@@ -266,8 +266,7 @@ def _budget(config, client) -> Optional[RunBudget]:
     limit = config.get("update_limit")
     if not limit:
         return None
-    shared = SharedBudget(config["token"], config["api_url"])
-    return RunBudget(shared, Limit(int(limit[0]), float(limit[1])), uuid.uuid4().hex)
+    return run_budget(client, Limit(int(limit[0]), float(limit[1])))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import copy
 import os
+import uuid
 from typing import Optional
 
-__all__ = ["API_URL_ENV", "SLACK_API_URL", "report_client", "api_url"]
+from .budget import RunBudget, SharedBudget
+
+__all__ = ["API_URL_ENV", "SLACK_API_URL", "report_client", "api_url", "run_budget"]
 
 #: Points every default client at another Web API base URL (e.g. an emulator's).
 API_URL_ENV = "SLACK_API_URL"
@@ -58,3 +61,10 @@ def report_client(client, token: Optional[str], http_timeout: float):
 def api_url(client) -> str:
     """The Web API base URL ``client`` calls (Slack's when it does not say)."""
     return getattr(client, "base_url", None) or SLACK_API_URL
+
+
+def run_budget(client, update_limit) -> RunBudget:
+    """A new run's share of the rate budget of ``client``'s token and API URL on this host
+    (``update_limit``: a :class:`~.budget.Limit` for ``chat.update``)."""
+    shared = SharedBudget(getattr(client, "token", None) or "", api_url(client))
+    return RunBudget(shared, update_limit, uuid.uuid4().hex)

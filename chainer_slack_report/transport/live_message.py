@@ -17,7 +17,7 @@ one warning that names the fix).
 
 In the blocks layout each request also carries the newest ``blocks`` (the text
 stays, as the notification fallback).  If Slack refuses them
-(:data:`BLOCKS_REFUSED`), or they cannot be rendered, one warning names why and
+(:attr:`~.slack_errors.Action.DROP_BLOCKS`), or they cannot be rendered, one warning names why and
 the message goes on as text alone; a text-only edit of a message that showed
 blocks sends ``blocks=[]``, since ``chat.update`` keeps a message's blocks when
 none are given (python-slack-sdk#523).
@@ -38,16 +38,13 @@ from .pacing import Pacing
 from .slack_errors import Action, Verdict, classify_exception
 from .worker import LatestWorker, StopSending
 
-__all__ = ["LiveMessage", "CONTINUATION_NOTE", "BLOCKS_REFUSED"]
+__all__ = ["LiveMessage", "CONTINUATION_NOTE"]
 
 logger = logging.getLogger(__name__)
 
 #: First line of a message that replaces one that can no longer be edited.
 CONTINUATION_NOTE = "_(continues an earlier message that can no longer be edited)_\n"
 _MIN_BYTES = 400  # below this a msg_too_long budget cut is not worth it
-#: Slack's errors (``chat.postMessage``, ``chat.update``) that refuse a message's blocks,
-#: not its text: the message goes on as text alone.
-BLOCKS_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
 
 
 class LiveMessage:
@@ -344,11 +341,6 @@ class LiveMessage:
             verdict = classify_exception(exc)
             if budget is not None and verdict.action is Action.RATE_LIMITED:
                 budget.rate_limited(method, channel, verdict.retry_after or 0.0)
-            if kwargs.get("blocks") and verdict.error in BLOCKS_REFUSED:
-                self._text_only(f"Slack refused the blocks layout ({verdict.error}: "
-                                f"{_slack_reasons(exc)})")
-                self.pacing.retry_now()
-                return None
             self._on_failure(verdict)
             return None
         if self.pacing.failures:
@@ -376,6 +368,10 @@ class LiveMessage:
             self._final_shown = False
             self._prefix = CONTINUATION_NOTE
             self.pacing.retry_now()
+        elif verdict.action is Action.DROP_BLOCKS:
+            self._text_only(f"Slack refused the blocks layout ({error}: "
+                            f"{verdict.hint or 'Slack gave no reasons'})")
+            self.pacing.retry_now()
         elif verdict.action is Action.SHORTEN and self.max_bytes * 3 // 4 >= _MIN_BYTES:
             self.max_bytes = self.max_bytes * 3 // 4
             self._warn(error, f"Slack answered 'msg_too_long'; the message budget is now "
@@ -401,19 +397,3 @@ class LiveMessage:
             warn(message)
         else:
             logger.info(message)
-
-
-def _slack_reasons(exc: BaseException) -> str:
-    """What Slack said was wrong with the blocks: its ``errors``, else the
-    ``response_metadata.messages`` of the answer (``"[ERROR] …"``)."""
-    response = getattr(exc, "response", None)
-    try:
-        reasons = response.get("errors") or (response.get("response_metadata") or {}).get(
-            "messages")
-    except Exception:  # noqa: BLE001 - an answer without JSON fields
-        reasons = None
-    if not reasons:
-        return "Slack gave no reasons"
-    if isinstance(reasons, str):
-        reasons = [reasons]
-    return "; ".join(str(reason) for reason in reasons)

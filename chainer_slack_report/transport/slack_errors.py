@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional, Sequence
 
 __all__ = [
     "Action", "Verdict", "classify", "classify_exception", "CONFIG_ERRORS",
-    "TRANSIENT_ERRORS", "MESSAGE_GONE_ERRORS", "DEFAULT_RETRY_AFTER",
+    "TRANSIENT_ERRORS", "MESSAGE_GONE_ERRORS", "BLOCKS_REFUSED", "DEFAULT_RETRY_AFTER",
     "explain", "header",
 ]
 
@@ -32,6 +32,7 @@ class Action(enum.Enum):
     REPOST = "repost"  #: the message can no longer be edited: post a new one
     SHORTEN = "shorten"  #: ``msg_too_long``: send a shorter text
     STOP = "stop"  #: a configuration error: no further request can succeed
+    DROP_BLOCKS = "drop_blocks"  #: Slack refused the message's blocks, not its text
 
 
 #: Slack error code → what the user should do.  These stop all further calls.
@@ -61,6 +62,9 @@ TRANSIENT_ERRORS = frozenset({"fatal_error", "service_unavailable", "request_tim
 #: The message can no longer be edited (deleted, too old): post a new one.
 MESSAGE_GONE_ERRORS = frozenset({"message_not_found", "cant_update_message",
                                  "edit_window_closed"})
+#: Slack refused the message's blocks, not its text (``chat.postMessage``, ``chat.update``):
+#: the message goes on as text alone.
+BLOCKS_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
 #: Seconds to wait after a 429 that carries no usable ``Retry-After``.
 DEFAULT_RETRY_AFTER = 1.0
 
@@ -75,7 +79,8 @@ class Verdict:
             without one, the exception's type name when nothing came back, or
             ``""`` for :attr:`Action.OK`.
         retry_after (float or None): Seconds Slack asked to wait (429 only).
-        hint (str or None): What the user should change (``STOP`` only).
+        hint (str or None): What the user should change (``STOP``), or what
+            Slack said was wrong with the blocks (``DROP_BLOCKS``).
         known (bool): False for an error code this module does not know;
             it is retried with backoff, and worth one warning.
         needed (str or None): The scope Slack says is missing, if it says.
@@ -95,7 +100,7 @@ class Verdict:
 
 def classify(*, status: int = 200, error: Optional[str] = None,
              headers: Optional[Mapping[str, object]] = None,
-             needed: Optional[str] = None) -> Verdict:
+             needed: Optional[str] = None, reasons: Sequence[str] = ()) -> Verdict:
     """Classify an answer that arrived.
 
     Args:
@@ -104,6 +109,9 @@ def classify(*, status: int = 200, error: Optional[str] = None,
             body held no JSON, e.g. a load balancer's 503 page).
         headers: The response headers (for ``Retry-After``, in seconds).
         needed: Slack's ``needed`` field of a ``missing_scope`` answer.
+        reasons: What Slack said was wrong with a message's blocks (the
+            ``errors``, else ``response_metadata.messages``, of an
+            ``invalid_blocks`` answer); they become the verdict's ``hint``.
 
     Returns:
         Verdict: ``OK`` for a 2xx answer without an error code.
@@ -121,6 +129,8 @@ def classify(*, status: int = 200, error: Optional[str] = None,
         return Verdict(Action.REPOST, error)
     if error == "msg_too_long":
         return Verdict(Action.SHORTEN, error)
+    if error in BLOCKS_REFUSED:
+        return Verdict(Action.DROP_BLOCKS, error, hint="; ".join(reasons) or None)
     if error in CONFIG_ERRORS:
         hint = CONFIG_ERRORS[error]
         if needed:
@@ -144,7 +154,7 @@ def classify_exception(exc: BaseException) -> Verdict:
     status = getattr(response, "status_code", 200) or 200
     return classify(status=status, error=_field(response, "error"),
                     headers=getattr(response, "headers", None),
-                    needed=_field(response, "needed"))
+                    needed=_field(response, "needed"), reasons=_block_reasons(response))
 
 
 def retry_after_seconds(headers: Optional[Mapping[str, object]]) -> float:
@@ -200,6 +210,19 @@ def explain(verdict: Verdict) -> str:
     if verdict.known:
         return f"Slack answered {verdict.error}; try again later"
     return f"Slack answered {verdict.error}"
+
+
+def _block_reasons(response) -> List[str]:
+    """Slack's reasons for refusing blocks: ``errors``, else ``response_metadata.messages``
+    (``"[ERROR] … [json-pointer:/blocks/0/text/text]"``); [] if it gave none."""
+    try:
+        reasons = response.get("errors") or (response.get("response_metadata") or {}).get(
+            "messages")
+    except Exception:  # noqa: BLE001 - an answer without JSON fields
+        return []
+    if isinstance(reasons, str):
+        reasons = [reasons]
+    return [str(reason) for reason in reasons or ()]
 
 
 def _field(response, key: str) -> Optional[str]:

@@ -118,6 +118,10 @@ def _action_texts() -> Dict[object, str]:
         Action.SHORTEN: (
             "Shrinks the message budget to three quarters and sends again (fewer table "
             "rows). One warning."),
+        Action.DROP_BLOCKS: (
+            "In the blocks layout: one warning naming what Slack said was wrong, then "
+            "the message goes on in the text layout for the rest of the run, with every "
+            "row."),
         Action.STOP: (
             "Stops calling Slack for this run: one warning with the fix, then the table "
             "is printed to out as PrintReport prints it, and the final text goes to "
@@ -134,6 +138,8 @@ _USER_ACTIONS = {
               "Look an unknown code up in Slack's reference of chat.update."),
     "REPOST": "Nothing (someone deleted the message, or it can no longer be edited).",
     "SHORTEN": "Nothing; a smaller max_bytes or fewer entries avoid it.",
+    "DROP_BLOCKS": ("Nothing for this run; if it recurs, keep layout=\"text\" (a workspace "
+                    "or client without the 2026 blocks), or report the warning's reasons."),
 }
 
 
@@ -172,6 +178,8 @@ class SlackErrorCodes(SphinxDirective):
         answers += [([_code(code)], se.classify(error=code))
                     for code in sorted(se.MESSAGE_GONE_ERRORS)]
         answers.append(([_code("msg_too_long")], se.classify(error="msg_too_long")))
+        answers += [([_code(code)], se.classify(error=code))
+                    for code in sorted(se.BLOCKS_REFUSED)]
         answers += [([_code(code)], se.classify(error=code))
                     for code in sorted(se.TRANSIENT_ERRORS)]
         answers.append(([nodes.Text("HTTP 5xx without a code")], se.classify(status=503)))
