@@ -231,8 +231,20 @@ def report_factory(slack_emulator):
 
 def table_rows(text: str) -> list:
     """The rows of the table in a message text: header and any "… not shown" note dropped."""
-    lines = text.split("```")[1].strip("\n").splitlines()[1:]
+    blocks = text.split("```")
+    if len(blocks) < 3:  # no table yet ("[Started]" before the first row)
+        return []
+    lines = blocks[1].strip("\n").splitlines()[1:]
     return [line for line in lines if not line.startswith("… ")]
+
+
+def text_now(emulator, channel: str = "general") -> str:
+    """The text of the run's one message in ``channel`` as it is now; "" before it is posted.
+
+    For ``wait_until`` predicates, which must not raise while the post is on its way."""
+    messages = emulator.messages(channel)
+    assert len(messages) <= 1, [m.text for m in messages]  # a second post is a bug
+    return messages[0].text if messages else ""
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:

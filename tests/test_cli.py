@@ -57,8 +57,9 @@ def only_message(emulator):
 
 
 def table(text: str) -> list:
-    """The lines of the message's first code block."""
-    return text.split("```")[1].strip("\n").split("\n")
+    """The lines of the message's first code block ([] while it has none)."""
+    blocks = text.split("```")
+    return blocks[1].strip("\n").split("\n") if len(blocks) >= 3 else []
 
 
 def error_block(text: str) -> str:

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import needs, table_rows, wait_until
+from conftest import needs, table_rows, text_now, wait_until
 from pytorch_pfn_extras.training import extension as ppe_extension
 from pytorch_pfn_extras.training import extensions
 from run_ppe import ENTRIES, Boom, Run
@@ -83,8 +83,8 @@ def test_one_post_then_updates_and_completed_with_every_row(slack_emulator, buil
 
     def after(iteration):
         if iteration == 4:  # the first row is in: the message says so before training goes on
-            assert wait_until(lambda: slack_emulator.messages("general")[0].text
-                              .startswith("[Training]"), timeout=30)
+            assert wait_until(lambda: text_now(slack_emulator).startswith("[Training]"),
+                              timeout=30)
             seen.append(slack_emulator.messages("general")[0].text)
 
     run = Run(report, epochs=4, out=str(tmp_path))
@@ -344,11 +344,11 @@ def test_a_ppe_run_killed_without_finally_is_marked_by_its_watchdog(slack_emulat
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "HANGING", proc.stderr.read()
-        assert wait_until(lambda: column(only_message(slack_emulator).text, 1) == [4, 8],
+        assert wait_until(lambda: column(text_now(slack_emulator), 1) == [4, 8],
                           timeout=60)
         proc.kill()
         proc.wait(60)
-        assert wait_until(lambda: only_message(slack_emulator).text.startswith("[Lost]"),
+        assert wait_until(lambda: text_now(slack_emulator).startswith("[Lost]"),
                           timeout=60)
     finally:
         if proc.poll() is None:
@@ -404,8 +404,8 @@ def test_sparklines_progress_and_eta_in_a_ppe_loop(slack_emulator, build, tmp_pa
 
     def after(iteration):  # the first row is in: wait for the message to show it
         if iteration == 4:
-            assert wait_until(lambda: only_message(slack_emulator).text.startswith(
-                "[Training]"), timeout=30)
+            assert wait_until(lambda: text_now(slack_emulator).startswith("[Training]"),
+                              timeout=30)
 
     run.train(after=after)
     message = only_message(slack_emulator)
