@@ -183,6 +183,19 @@ def make_trainer(report=None, *, epochs: int = 3, log_trigger=(1, "epoch"),
     return trainer
 
 
+def posted_first(report):
+    """An extension for ``make_trainer(extra=...)``: at iteration 1 it waits until the
+    report's message is posted, as it is long before a real epoch ends (a snapshot
+    carries the message's ts only once Slack has answered the post)."""
+
+    @training.make_extension(trigger=(1, "iteration"))
+    def wait_posted(trainer):
+        if trainer.updater.iteration == 1:
+            assert report.report.wait_posted(30) is not None
+
+    return wait_posted
+
+
 # Opting out of two Slack behaviours for the project's own tests.  The package's
 # ``slack_emulator`` fixture answers as Slack does; this one overrides it:
 # * limits=NO_LIMITS: these tests drive the library far faster than Slack allows

@@ -155,6 +155,7 @@ def test_update_limit_fractional_retry_after_then_accepted(slack_emulator):
     calls, per = 3, 0.5
     slack_emulator.set_limit("chat.update", calls=calls, per=per)
     slack_emulator.retry_after_resolution = 0.01
+    slack_emulator.clock.freeze()  # every call at one instant: the window holds them all
     client = slack_emulator.client()
     posted = client.chat_postMessage(channel="general", text="v0")
     cid, ts = posted["channel"], posted["ts"]
@@ -174,10 +175,12 @@ def test_update_limit_fractional_retry_after_then_accepted(slack_emulator):
     assert slack_emulator.count("chat.update", error="ratelimited") == 1
     (message,) = slack_emulator.messages("general")
     assert message.text == "v3" and message.history == ["v0", "v1", "v2", "v3"]
-    time.sleep(retry_after)
+    slack_emulator.advance(retry_after - 0.02)  # still inside the window: refused again
+    assert api_error(client.chat_update, channel=cid, ts=ts, text="early").status_code == 429
+    slack_emulator.advance(0.02)
     assert client.chat_update(channel=cid, ts=ts, text="after")["ok"]
     assert message.text == "after" and len(message.history) == 5
-    assert slack_emulator.count(status=429) == 1
+    assert slack_emulator.count(status=429) == 2
 
 
 def test_update_limit_sends_whole_seconds_by_default():

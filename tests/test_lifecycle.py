@@ -13,7 +13,7 @@ import pytest
 from chainer import serializers
 from chainer.training import extensions
 from chainer.training.extensions import PrintReport
-from conftest import ENTRIES, Boom, make_trainer, table_rows, wait_until
+from conftest import ENTRIES, Boom, make_trainer, posted_first, table_rows, wait_until
 
 from chainer_slack_report import SlackReport
 
@@ -35,7 +35,8 @@ def crash_after_a_snapshot(emulator, out):
     """4 epochs of 4 iterations; snapshot every epoch; crash at iteration 10."""
     report = build(emulator)
     trainer = make_trainer(report, epochs=4, crash_at=10, out=str(out),
-                           extra=[extensions.snapshot(filename="snap_{.updater.iteration}")])
+                           extra=[extensions.snapshot(filename="snap_{.updater.iteration}"),
+                                  posted_first(report)])
     with pytest.raises(Boom):
         trainer.run()
     return os.path.join(str(out), "snap_8")
