@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import threading
 import warnings
 
 import pytest
@@ -521,33 +520,23 @@ def test_the_blocks_layout_in_a_real_browser(slack_emulator, tmp_path, browser):
     main/loss header reorders the rows.  The screenshot of the finished run goes to
     ``$CHAINER_SLACK_REPORT_SCREENSHOTS`` if set (docs/_static/channel-blocks.png was made so)."""
     needs("chainer")
-    from test_view import _Gate
+    from test_view import _Gate, training_in_view
 
     gate = _Gate(at=6)
     report = _chainer_report(slack_emulator, template="{status} - {elapsed}{progress_eta} "
                              "`{hostname}$ train.py --epochs 4`\n{content}")
     trainer = make_trainer(report, epochs=4, out=str(tmp_path), extra=[gate])
-    page = browser.new_page(viewport={"width": 900, "height": 640})
-    page.goto(slack_emulator.view_url)
-    runner = threading.Thread(target=trainer.run)
-    runner.start()
-    try:
-        page.wait_for_function(
+    with training_in_view(browser, slack_emulator, trainer, gate, (
             "document.querySelector('.message table.data-table') && document"
-            ".querySelector('.message .text').textContent.startsWith('[Training]')",
-            timeout=30_000)
+            ".querySelector('.message .text').textContent.startsWith('[Training]')"
+    ), viewport={"width": 900, "height": 640}) as (page, navigations):
         assert page.eval_on_selector_all("table.data-table thead th",
                                          "ths => ths.map(t => t.textContent)") == ENTRIES
-        navigations = []
-        page.on("framenavigated", lambda frame: navigations.append(frame.url))
         gate.go.set()
         page.wait_for_function(
             "document.querySelector('.message .text').textContent.startsWith('[Completed]')"
             " && document.querySelectorAll('table.data-table tbody tr').length === 4",
             timeout=30_000)
-    finally:
-        gate.go.set()
-        runner.join(60)
     assert navigations == []  # updated in place
     assert page.eval_on_selector_all("svg.chart path.series",
                                      "ps => ps.map(p => p.dataset.series)") == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.request
@@ -62,6 +63,29 @@ class _Gate(training.Extension):
             assert self.go.wait(60), "the browser never saw the training message"
 
 
+@contextlib.contextmanager
+def training_in_view(browser, emulator, trainer, gate, shown, **page_options):
+    """A browser page on the emulator's view while ``trainer`` runs in a thread.
+
+    Training starts once the page shows the empty channel; the block is entered once the
+    page satisfies ``shown`` (a JavaScript expression).  Yields the page and the URLs the
+    page navigates to from then on (an update in place adds none).  At the end ``gate``
+    lets training go on, and the thread is joined."""
+    page = browser.new_page(**page_options)
+    page.goto(emulator.view_url)
+    page.wait_for_selector("#empty")  # the channel is empty before training
+    runner = threading.Thread(target=trainer.run)
+    runner.start()
+    navigations = []
+    try:
+        page.wait_for_function(shown, timeout=30_000)
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        yield page, navigations
+    finally:
+        gate.go.set()
+        runner.join(60)
+
+
 def test_the_page_shows_a_run_live_in_a_real_browser(slack_emulator, tmp_path, browser):
     pytest.importorskip("matplotlib")
     slack_emulator.users["U0ALICE01"] = "alice"
@@ -71,28 +95,17 @@ def test_the_page_shows_a_run_live_in_a_real_browser(slack_emulator, tmp_path, b
                          min_interval=0.0)
     trainer = make_trainer(report, epochs=3, out=str(tmp_path), extra=[
         gate, extensions.PlotReport(["main/loss"], "epoch", filename="loss.png")])
-    page = browser.new_page()
-    page.goto(slack_emulator.view_url)
-    page.wait_for_selector("#empty")  # the channel is empty before training
-    runner = threading.Thread(target=trainer.run)
-    runner.start()
-    try:
-        # while training: the table in a code block, [Training], no reload
-        page.wait_for_function(
+    # while training: the table in a code block, [Training], no reload
+    with training_in_view(browser, slack_emulator, trainer, gate, (
             "document.querySelector('.message pre') && "
-            "document.querySelector('.message .text').textContent.startsWith('[Training]')",
-            timeout=30_000)
+            "document.querySelector('.message .text').textContent.startsWith('[Training]')"
+    )) as (page, navigations):
         assert page.inner_text(".message pre").splitlines()[0].split() == ENTRIES
-        navigations = []
-        page.on("framenavigated", lambda frame: navigations.append(frame.url))
         gate.go.set()
         page.wait_for_function(
             "document.querySelector('.message .text').textContent.startsWith('[Completed]')",
             timeout=30_000)
         page.wait_for_selector(".thread .file img", timeout=30_000)
-    finally:
-        gate.go.set()
-        runner.join(60)
     assert navigations == []  # updated in place
     text = page.inner_text(".message .text")
     assert "(edited)" in text
