@@ -260,3 +260,27 @@ def test_a_run_that_lives_on_reaps_its_watchdog(slack_emulator, report_factory, 
     assert wait_until(lambda: not os.path.exists(f"/proc/{watchdog}"), timeout=TIMEOUT)
     assert wait_until(lambda: slack_emulator.scheduled("general") == [], timeout=TIMEOUT)
     assert slack_emulator.messages("general")[0].text.startswith("[Completed]")
+
+
+def test_the_notice_is_deleted_even_when_the_delete_budget_is_spent(slack_emulator, caplog):
+    from chainer_slack_report.transport.budget.limits import CHAT_DELETE_SCHEDULED
+    from chainer_slack_report.transport.client import run_budget
+    from chainer_slack_report.transport.lost_notice import LostNotice
+
+    client = slack_emulator.client()
+    posted = client.chat_postMessage(channel="general", text="[Training]")
+    budget = run_budget(client, None)
+    channel, ts = posted["channel"], posted["ts"]
+    notice = LostNotice(client, channel, ts, lost_after=60, text=lambda now: "lost",
+                        budget=budget)
+    notice.keep()
+    assert len(slack_emulator.scheduled("general")) == 1
+    # other runs of the token took every chat.deleteScheduledMessage slot of the window
+    taken = 0
+    while budget.wait("chat.deleteScheduledMessage", channel, priority=True) <= 0:
+        taken += 1
+        assert taken <= CHAT_DELETE_SCHEDULED.calls
+    with caplog.at_level("INFO", logger="chainer_slack_report.transport.lost_notice"):
+        assert notice.cancel()
+    assert slack_emulator.scheduled("general") == []  # no false "lost" reply later
+    assert "over the spent rate budget" in caplog.text

@@ -130,7 +130,8 @@ class LostNotice:
 
     def _delete(self, scheduled_id: str) -> bool:
         if not self._may("chat.deleteScheduledMessage", priority=True):
-            logger.info("scheduled notice %s left pending: the rate budget is spent",
+            # A notice left pending would post a false "lost" reply: delete it anyway.
+            logger.info("deleting scheduled notice %s over the spent rate budget",
                         scheduled_id)
         try:
             self._client.chat_deleteScheduledMessage(channel=self.channel_id,
