@@ -21,7 +21,7 @@ from .clock import Clock
 from .faults import Fault, Faults
 from .http import Answer, ApiRequest, Server
 from .limits import SLACK_LIMITS, RateLimits, retry_after_header
-from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, WebAPI
+from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, NO_AUTH_METHODS, WebAPI
 from .model import Call, Channel, Message, Workspace
 from .scheduled import ScheduledMessage
 
@@ -481,10 +481,11 @@ class SlackEmulator:
                                headers=headers)
         error = self._auth_error(request)
         headers = {}
-        if error:
+        if error and request.method not in NO_AUTH_METHODS:
             result = {"ok": False, "error": error}
-        else:  # Slack tells an accepted token its scopes on every answer
-            headers["x-oauth-scopes"] = self.scopes_header()
+        else:
+            if not error:  # Slack tells an accepted token its scopes on every answer
+                headers["x-oauth-scopes"] = self.scopes_header()
             if request.error:
                 result = {"ok": False, "error": request.error}
             else:
