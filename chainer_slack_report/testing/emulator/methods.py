@@ -393,8 +393,9 @@ class WebAPI:
                                                                parent.ts if parent else None)}
 
     # -- reactions ---------------------------------------------------------------------
-    def _reacted(self, params: dict, *, adding: bool) -> Tuple[Channel, Message]:
-        """The message ``reactions.add``/``.remove`` name, and a valid emoji ``name``."""
+    def _react(self, params: dict, *, adding: bool) -> dict:
+        """reactions.add (``adding``) or reactions.remove of the bot's emoji ``name`` on the
+        message ``channel`` + ``timestamp`` names."""
         if not params.get("channel") or not params.get("timestamp"):
             if adding or not params.get("file"):
                 raise Refused("no_item_specified")
@@ -404,25 +405,21 @@ class WebAPI:
             raise Refused("is_archived")
         if not reactions.valid_name(params.get("name")):
             raise Refused("invalid_name")
-        return channel, message
+        change = reactions.add if adding else reactions.remove
+        error = change(message.reactions, str(params["name"]), self.bot_user)
+        if error:
+            raise Refused(error)
+        return {"ok": True}
 
     def _m_reactions_add(self, params: dict) -> dict:
         # reactions.add page: channel, name, timestamp (all required); scope
         # reactions:write; Tier 3; already_reacted, invalid_name, message_not_found, ...
-        _, message = self._reacted(params, adding=True)
-        error = reactions.add(message.reactions, str(params["name"]), self.bot_user)
-        if error:
-            raise Refused(error)
-        return {"ok": True}
+        return self._react(params, adding=True)
 
     def _m_reactions_remove(self, params: dict) -> dict:
         # reactions.remove page: name, and channel + timestamp (or file); scope
         # reactions:write; Tier 2; no_reaction when the caller did not add it.
-        _, message = self._reacted(params, adding=False)
-        error = reactions.remove(message.reactions, str(params["name"]), self.bot_user)
-        if error:
-            raise Refused(error)
-        return {"ok": True}
+        return self._react(params, adding=False)
 
     def _m_reactions_get(self, params: dict) -> dict:
         # reactions.get page: channel + timestamp (or file); scope reactions:read;
