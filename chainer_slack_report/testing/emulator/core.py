@@ -185,7 +185,8 @@ class SlackEmulator:
 
     @property
     def files(self) -> Dict[str, dict]:
-        """File ID → ``id``, ``name``, ``length``, ``content`` (bytes), ``title``."""
+        """File ID → ``id``, ``name``, ``length``, ``content`` (bytes; None once
+        deleted), ``title``, ``deleted`` (True after ``files.delete``)."""
         return self._workspace.files
 
     @property
