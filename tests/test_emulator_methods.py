@@ -76,6 +76,7 @@ def test_metadata_is_kept_answered_and_read_back_only_when_asked(slack):
     assert all("metadata" not in m for m in
                client.conversations_replies(channel=cid, ts=posted["ts"])["messages"])
     assert slack.messages("general")[0].metadata == EVENT
+    assert slack.state()["channels"]["general"]["messages"][0]["metadata"] == EVENT
     # form-encoded, the metadata is a JSON string, as the page's example shows it
     answer = form_call(slack, "chat.postMessage", channel=cid, text="form",
                        metadata=json.dumps(EVENT))
@@ -242,6 +243,8 @@ def test_reactions_are_added_read_and_removed(slack):
     assert api_error(client.reactions_remove, channel=cid, timestamp=ts,
                      name="eyes")["error"] == "no_reaction"
     assert [r.name for r in slack.messages("general")[0].reactions] == ["white_check_mark"]
+    assert slack.state()["channels"]["general"]["messages"][0]["reactions"] == {
+        "white_check_mark": 1}
     client.reactions_remove(channel=cid, timestamp=ts, name="white_check_mark")
     assert "reactions" not in client.reactions_get(channel=cid, timestamp=ts)["message"]
     # a reply can carry reactions too

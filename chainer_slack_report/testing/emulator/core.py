@@ -266,7 +266,8 @@ class SlackEmulator:
 
         ``channels``: name → ``id``, ``archived``, ``private``,
         ``messages`` (``ts``, ``text``, ``blocks``, ``history_len``,
-        ``replies``' texts, file names; with ``history=True`` also
+        ``replies``' texts, file names, ``reactions`` (emoji name → count) and
+        ``metadata`` (or None); with ``history=True`` also
         ``history``, every text the message had) and ``scheduled`` (``id``,
         ``post_at``, ``text``, ``thread_ts`` of each message waiting).
         ``now``: the emulator clock's Unix time.  ``methods``: method →
@@ -278,7 +279,9 @@ class SlackEmulator:
             out = {"ts": m.ts, "text": m.text, "blocks": copy.deepcopy(m.blocks),
                    "history_len": len(m.history),
                    "replies": [r.text for r in m.replies],
-                   "files": [f["name"] for f in m.files]}
+                   "files": [f["name"] for f in m.files],
+                   "reactions": {r.name: len(r.users) for r in m.reactions},
+                   "metadata": copy.deepcopy(m.metadata)}
             if history:
                 out["history"] = list(m.history)
             return out

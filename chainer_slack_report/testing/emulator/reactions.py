@@ -9,6 +9,7 @@ first added.  The same user adding the same name twice is ``already_reacted``;
 removing one the user did not add is ``no_reaction``; a name that is no emoji
 name is ``invalid_name``.
 
+``reactions.get`` always answers the complete list (as with ``full=true``).
 The emulator checks the form of a name (lowercase letters, digits, ``_``,
 ``-``, ``+``, ``'``, optionally a ``::skin-tone-N`` suffix) but not that the
 emoji exists in the workspace; the limits on distinct emoji per message
