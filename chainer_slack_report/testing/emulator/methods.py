@@ -214,12 +214,13 @@ class WebAPI:
         return message
 
     @staticmethod
-    def _metadata(params: dict):
-        """The ``metadata`` argument parsed (:func:`.metadata.parse_metadata`), or its error."""
+    def _metadata(params: dict, *, editing: bool = False):
+        """The ``metadata`` argument (:func:`.metadata.parse_metadata`), or its error: a
+        dict or None for a new message; for an edit also ``KEEP`` or ``REMOVE``."""
         metadata, error = parse_metadata(params.get("metadata"))
         if error:
             raise Refused(error)
-        return metadata
+        return metadata if editing or isinstance(metadata, dict) else None
 
     def _message_at(self, params: dict, key: str) -> Tuple[Channel, Message, Optional[Message]]:
         """``(channel, message, parent)`` named by ``channel`` and the ``ts`` in ``key``:
@@ -274,7 +275,7 @@ class WebAPI:
         parent = self._thread(channel, params.get("thread_ts"))
         message = self._new_message(channel, parent, text, blocks=blocks,
                                     unfurl_links=_flag(params.get("unfurl_links")),
-                                    metadata=metadata if isinstance(metadata, dict) else None)
+                                    metadata=metadata)
         answer = {"ok": True, "channel": channel.id, "ts": message.ts,
                   "message": message.as_json()}
         return {**answer, **_TRUNCATED} if truncated else answer
@@ -289,7 +290,7 @@ class WebAPI:
         if message.user != self.bot_user:
             raise Refused("cant_update_message")
         text, blocks, _ = self._content(params, limit=self.max_text_chars, truncate=False)
-        metadata = self._metadata(params)  # absent: kept; {}: removed
+        metadata = self._metadata(params, editing=True)  # absent: kept; {}: removed
         if metadata is not KEEP:
             message.metadata = None if metadata is REMOVE else metadata
         message.text, message.blocks = text, blocks
@@ -310,7 +311,6 @@ class WebAPI:
         if error:
             raise Refused(error)
         metadata = self._metadata(params)
-        metadata = metadata if isinstance(metadata, dict) else None
         parent = self._thread(channel, params.get("thread_ts"))
         scheduled = self.workspace.schedule.add(channel.id, post_at, text, now, blocks=blocks,
                                                 thread_ts=parent.ts if parent else None,
