@@ -160,3 +160,39 @@ def test_run_names_are_the_arguments_a_sweep_varies():
     assert run_names([["python", "sweep.py"], ["python", "sweep.py"]]) == [None, None]
     assert run_names([["t.py", "--shift", "-1"], ["t.py", "--shift", "2"]]) == \
         ["--shift -1", "--shift 2"]
+
+
+def curved(name, points, status=Status.TRAINING):
+    return BoardRow(name=name, status=status, elapsed=1.0, curves={"main/loss": points})
+
+
+def test_the_chart_draws_a_key_across_runs_over_the_range_all_of_them_reached():
+    rows = [curved("a", [(1, 1.0), (2, 0.5), (3, 0.25), (4, 0.2)]),
+            curved("b", [(2, 0.9), (3, 0.7)]),
+            curved("c", [(1, 2.0)]),  # one point: no line yet
+            row("d")]  # no curve
+    blocks = board_blocks("s", ["main/loss"], rows, chart="main/loss")
+    assert check_blocks(blocks) == []
+    chart = blocks[-1]
+    assert chart["title"] == "main/loss · 2 runs"
+    assert chart["chart"]["axis_config"]["categories"] == ["2", "3"]
+    series = {s["name"]: [p["value"] for p in s["data"]] for s in chart["chart"]["series"]}
+    assert series == {"a": [0.5, 0.25], "b": [0.9, 0.7]}
+
+
+def test_the_chart_shows_six_runs_and_twenty_points_at_most_with_unique_names():
+    long = "--optimizer adam --lr "
+    rows = [curved(f"{long}{i}", [(x, x * i) for x in range(100)]) for i in range(9)]
+    chart = board_blocks("s", [], rows, chart="main/loss")[-1]
+    assert check_blocks([chart]) == []
+    assert chart["title"] == "main/loss · 6 of 9 runs"
+    assert len(chart["chart"]["axis_config"]["categories"]) == 20
+    names = [s["name"] for s in chart["chart"]["series"]]
+    assert len(set(names)) == 6 and all(len(n) <= 20 for n in names)
+    assert chart["chart"]["series"][0]["data"][-1] == {"label": "99", "value": 0.0}
+    assert chart["chart"]["series"][1]["data"][-1] == {"label": "99", "value": 99.0}
+
+
+def test_no_chart_before_a_run_has_two_points():
+    blocks = board_blocks("s", [], [curved("a", [(1, 1.0)])], chart="main/loss")
+    assert [b["type"] for b in blocks] == ["section", "data_table"]

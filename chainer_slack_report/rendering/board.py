@@ -35,12 +35,21 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..outcome import Status
-from .block_kit import TABLE_MAX_CHARS, TABLE_MAX_COLUMNS, TABLE_MAX_ROWS, check_blocks
+from .block_kit import (
+    CHART_MAX_LABEL,
+    CHART_MAX_POINTS,
+    CHART_MAX_SERIES,
+    CHART_MAX_TITLE,
+    TABLE_MAX_CHARS,
+    TABLE_MAX_COLUMNS,
+    TABLE_MAX_ROWS,
+    check_blocks,
+)
 from .blocks import InvalidBlocks, fit_text, raw_text_cell, section_block, table_cell
 from .message import format_elapsed
 from .mrkdwn import escape, truncate_utf8, utf8_len
 
-__all__ = ["BoardRow", "board_text", "board_blocks", "headline", "run_names",
+__all__ = ["BoardRow", "board_text", "board_blocks", "board_chart", "headline", "run_names",
            "BOARD_COLUMNS", "MAX_BOARD_ENTRIES"]
 
 #: The board's own columns around the entries: ``run``, ``status``, ``progress``,
@@ -69,6 +78,10 @@ class BoardRow:
         progress (str or None): e.g. ``"epoch 12/50 · 24 %"``
             (:meth:`~.progress.Progress.text`), None without a training length.
         eta (float or None): Seconds left, None when not known.
+        curves (dict): For the board's chart: key → the run's curve of it, a
+            list of ``(x, value)`` pairs of finite numbers (x the epoch or
+            iteration, increasing), at most 20 (e.g. from
+            :meth:`~.charts.ChartCurves.points`).
     """
 
     name: str
@@ -77,12 +90,15 @@ class BoardRow:
     values: Mapping[str, object] = field(default_factory=dict)
     progress: Optional[str] = None
     eta: Optional[float] = None
+    curves: Mapping[str, Sequence[Tuple[float, float]]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The row as JSON-friendly values (NaN and infinities become strings)."""
         return {"name": self.name, "status": self.status.value, "elapsed": self.elapsed,
                 "values": {key: _jsonable(value) for key, value in self.values.items()},
-                "progress": self.progress, "eta": self.eta}
+                "progress": self.progress, "eta": self.eta,
+                "curves": {key: [[float(x), float(v)] for x, v in points]
+                           for key, points in self.curves.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> BoardRow:
@@ -95,11 +111,13 @@ class BoardRow:
         try:
             values = data.get("values") or {}
             eta = data.get("eta")
+            curves = {str(key): [(float(x), float(v)) for x, v in points]
+                      for key, points in dict(data.get("curves") or {}).items()}
             row = cls(name=str(data["name"]), status=Status(data["status"]),
                       elapsed=float(data["elapsed"]),
                       values={str(key): value for key, value in dict(values).items()},
                       progress=None if data.get("progress") is None else str(data["progress"]),
-                      eta=None if eta is None else float(eta))
+                      eta=None if eta is None else float(eta), curves=curves)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"not a board row: {data!r} ({e})") from None
         return row
@@ -162,7 +180,8 @@ def board_text(board: str, entries: Sequence[str], rows: Sequence[BoardRow], *,
     return truncate_utf8(text, max_bytes)
 
 
-def board_blocks(board: str, entries: Sequence[str], rows: Sequence[BoardRow]) -> List[dict]:
+def board_blocks(board: str, entries: Sequence[str], rows: Sequence[BoardRow], *,
+                 chart: Optional[str] = None) -> List[dict]:
     """The board in the blocks layout: the headline, then a ``data_table`` of the runs
     (one row per run; numbers as ``raw_number`` so that a click on a column ranks the
     runs by it — the leaderboard; ``elapsed`` sorts by its seconds).
@@ -171,10 +190,13 @@ def board_blocks(board: str, entries: Sequence[str], rows: Sequence[BoardRow]) -
         board (str): The board's name.
         entries (sequence of str): At most :data:`MAX_BOARD_ENTRIES` observation keys.
         rows (sequence of BoardRow): One per run, in any order.
+        chart (str or None): An observation key: a line chart of it across runs
+            follows the table (:func:`board_chart`).
 
     Returns:
         list of dict: The blocks, within Slack's documented limits (Data table
-        block: 100 rows besides the header, 20 columns, 10,000 characters of cells).
+        block: 100 rows besides the header, 20 columns, 10,000 characters of cells;
+        Data visualization block: 6 series of 20 points).
 
     Raises:
         ValueError: More than :data:`MAX_BOARD_ENTRIES` entries.
@@ -197,10 +219,52 @@ def board_blocks(board: str, entries: Sequence[str], rows: Sequence[BoardRow]) -
         blocks.append({"type": "data_table", "caption": caption,
                        "page_size": min(len(shown), 25),
                        "rows": [header, *(cells[id(row)] for row in _ordered(shown))]})
+    drawn = board_chart(chart, rows) if chart is not None else None
+    if drawn is not None:
+        blocks.append(drawn)
     problems = check_blocks(blocks)
     if problems:
         raise InvalidBlocks(problems)
     return blocks
+
+
+def board_chart(key: str, rows: Sequence[BoardRow]) -> Optional[dict]:
+    """A line chart of ``key`` across runs: one series per run, at most six (Slack's
+    limit), taken in the order the board shows the runs among those with a curve of
+    ``key`` (:attr:`BoardRow.curves`); None when no run has one yet.
+
+    A chart's series share their x categories (one point each, in order): the x axis
+    spans the range that every run shown has reached (a run whose curve would shrink it
+    to fewer than two points is left for the next), at most 20 points spread over it,
+    and each series shows at an x its newest value at or before it.  The title says
+    how many runs it shows of how many.
+    """
+    curves = [(row, sorted(row.curves[key])) for row in _ordered(rows)
+              if len(row.curves.get(key, ())) >= 2]
+    chosen: List[Tuple[BoardRow, list]] = []
+    for row, points in curves:
+        if len(chosen) == CHART_MAX_SERIES:
+            break
+        if len(_common_xs([*chosen, (row, points)])) >= 2:
+            chosen.append((row, points))
+    if not chosen:
+        return None
+    xs = _common_xs(chosen)
+    if len(xs) > CHART_MAX_POINTS:
+        last = len(xs) - 1
+        xs = [xs[round(k * last / (CHART_MAX_POINTS - 1))] for k in range(CHART_MAX_POINTS)]
+    labels = [_x_label(x) for x in xs]
+    names = _series_names([row.name for row, _ in chosen])
+    runs = f"{len(chosen)} of {len(curves)} runs" if len(chosen) < len(curves) else (
+        f"{len(chosen)} run" + ("" if len(chosen) == 1 else "s"))
+    return {"type": "data_visualization",
+            "title": fit_text(f"{key} · {runs}", CHART_MAX_TITLE),
+            "chart": {"type": "line",
+                      "series": [{"name": name,
+                                  "data": [{"label": label, "value": _at(points, x)}
+                                           for label, x in zip(labels, xs)]}
+                                 for name, (_, points) in zip(names, chosen)],
+                      "axis_config": {"categories": labels}}}
 
 
 def run_names(commands: Sequence[Sequence[str]]) -> List[Optional[str]]:
@@ -303,6 +367,34 @@ def _table_cells(row: BoardRow, entries: Sequence[str]) -> List[dict]:
     return [raw_text_cell(fit_text(row.name, 200)), raw_text_cell(row.status.value),
             raw_text_cell(escape(row.progress or "")), raw_text_cell(_eta(row.eta)),
             *values, elapsed]
+
+
+def _common_xs(curves: Sequence[Tuple[BoardRow, list]]) -> List[float]:
+    """The x values of all ``curves`` within the range every one of them covers."""
+    low = max(points[0][0] for _, points in curves)
+    high = min(points[-1][0] for _, points in curves)
+    return sorted({x for _, points in curves for x, _ in points if low <= x <= high})
+
+
+def _at(points: Sequence[Tuple[float, float]], x: float) -> float:
+    """The newest value at or before ``x`` (the first one before the curve starts)."""
+    value = points[0][1]
+    for px, pv in points:
+        if px > x:
+            break
+        value = pv
+    return value
+
+
+def _x_label(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else format(x, ".6g")
+
+
+def _series_names(names: Sequence[str]) -> List[str]:
+    """Legend names within 20 characters, unique (``#2 …`` where two would be alike)."""
+    fitted = [fit_text(name, CHART_MAX_LABEL) for name in names]
+    return [fit_text(f"#{index + 1} {names[index]}", CHART_MAX_LABEL)
+            if fitted.count(name) > 1 else name for index, name in enumerate(fitted)]
 
 
 def _format(value: object) -> str:
