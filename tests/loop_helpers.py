@@ -1,0 +1,30 @@
+"""What the tests of the loop flavours (Run, Lightning, transformers) share: options that
+wire a report to the emulator, and readers of the one message it keeps."""
+
+from __future__ import annotations
+
+from conftest import table_rows
+
+
+def emulator_options(emulator, **options) -> dict:
+    """Options for a report to ``emulator`` through a real WebClient: no pacing, no shared
+    budget, and a long flush_timeout (a busy machine may not run the worker for a while,
+    and the tests check what was delivered)."""
+    return {"client": emulator.client(timeout=5), "min_interval": 0.0, "flush_timeout": 30.0,
+            "update_limit": None, **options}
+
+
+def only_message(emulator, channel: str = "general"):
+    """The one message of the run (a second post is a bug)."""
+    messages = emulator.messages(channel)
+    assert len(messages) == 1, [m.text for m in messages]
+    return messages[0]
+
+
+def column(text: str, index: int) -> list:
+    """The ``index``-th column of the message's table, as the text shows it."""
+    return [row.split()[index] for row in table_rows(text)]
+
+
+def of_type(blocks, kind: str) -> list:
+    return [b for b in blocks if b["type"] == kind]
