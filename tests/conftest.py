@@ -96,8 +96,8 @@ MODULE_GROUPS = {
                      "test_view.py", "test_examples.py", "test_compat.py", "test_endings.py",
                      "run_mpi.py", "run_training.py"],
                     "chainer"),
-    "test_ppe.py": "ppe", "run_ppe.py": "ppe",
-    "test_docs.py": "docs",
+    "test_ppe.py": "ppe", "run_ppe.py": "ppe", "test_docs.py": "docs",
+    "test_lightning.py": "lightning",
 }
 collect_ignore = [name for name, group in MODULE_GROUPS.items() if GROUPS[group].missing()]
 
