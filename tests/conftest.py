@@ -97,7 +97,7 @@ MODULE_GROUPS = {
                      "run_mpi.py", "run_training.py"],
                     "chainer"),
     "test_ppe.py": "ppe", "run_ppe.py": "ppe", "test_docs.py": "docs",
-    "test_lightning.py": "lightning",
+    "test_lightning.py": "lightning", "test_transformers.py": "transformers",
 }
 collect_ignore = [name for name, group in MODULE_GROUPS.items() if GROUPS[group].missing()]
 

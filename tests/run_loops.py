@@ -87,6 +87,58 @@ def lightning_trainer(callbacks, **kwargs):
     return pl.Trainer(callbacks=callbacks, **options)
 
 
+HF_ENTRIES = ["epoch", "step", "loss", "eval_loss"]
+
+
+def hf_model():
+    """A 1-layer BERT of 8 hidden units for 2 classes, built from a config (no download)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    return BertForSequenceClassification(BertConfig(
+        vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, max_position_embeddings=16, num_labels=2))
+
+
+class TokenData(torch.utils.data.Dataset):
+    """``n`` sequences of 6 token IDs; the label says whether their sum is even."""
+
+    def __init__(self, n: int = 64, seed: int = 0) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(1, 32, (n, 6), generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.ids[i], "labels": int(self.ids[i].sum()) % 2}
+
+
+def transformers_trainer(callbacks, out: str, **kwargs):
+    """A Trainer of :func:`hf_model` on CPU: 3 epochs of 4 steps, a log every 2 steps,
+    an evaluation each epoch, no checkpoints (unless ``kwargs`` say so), no reporting."""
+    from transformers import Trainer, TrainingArguments
+
+    options = dict(output_dir=out, num_train_epochs=3, per_device_train_batch_size=16,
+                   per_device_eval_batch_size=32, logging_steps=2, eval_strategy="epoch",
+                   save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
+                   learning_rate=0.05, seed=0)
+    options.update(kwargs)
+    return Trainer(model=hf_model(), args=TrainingArguments(**options),
+                   train_dataset=TokenData(), eval_dataset=TokenData(32, 1), callbacks=callbacks)
+
+
+def stop_callback(check):
+    """A TrainerCallback that calls ``check(global_step)`` after each step."""
+    from transformers import TrainerCallback
+
+    class Stop(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            check(state.global_step)
+
+    return Stop()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("framework", choices=["lightning", "transformers"])
@@ -107,9 +159,10 @@ def main(argv=None) -> int:
                                     strategy="ddp" if args.devices > 1 else "auto")
         trainer.fit(lightning_module(check))
     else:
-        import run_transformers
+        from chainer_slack_report.transformers import SlackReport
 
-        run_transformers.train(args.channel, options, check, args.out)
+        report = SlackReport(None, args.channel, HF_ENTRIES, **options)
+        transformers_trainer([report, stop_callback(check)], args.out).train()
     print("DONE", flush=True)
     return 0
 

@@ -39,7 +39,7 @@ def test_rows_progress_and_completed(slack_emulator):
 
     def at(trainer):  # 4 batches an epoch: step 6 is in epoch 2, after epoch 1's row
         if trainer.global_step == 6:
-            assert wait_until(lambda: "epoch 1/3 · 50 %" in text_now(slack_emulator)
+            assert wait_until(lambda: "epoch 1/3 · 33 %" in text_now(slack_emulator)
                               and len(table_rows(text_now(slack_emulator))) == 1, timeout=30)
             seen.append(text_now(slack_emulator))
 

@@ -1,7 +1,7 @@
 """``SlackReport`` for PyTorch Lightning: a ``Callback`` that keeps one live Slack message.
 
 >>> from chainer_slack_report.lightning import SlackReport
->>> trainer = lightning.pytorch.Trainer(callbacks=[SlackReport(token, channel_id, entries)])  # doctest: +SKIP
+>>> trainer = Trainer(callbacks=[SlackReport(token, channel_id, entries)])  # doctest: +SKIP
 
 The Lightning flavour of :class:`chainer_slack_report.SlackReport`: the same
 arguments, message, statuses and rate limits (all of it in
