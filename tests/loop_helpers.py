@@ -28,3 +28,22 @@ def column(text: str, index: int) -> list:
 
 def of_type(blocks, kind: str) -> list:
     return [b for b in blocks if b["type"] == kind]
+
+
+def run_example(name: str, *args: str) -> list:
+    """Run ``examples/NAME`` for 2 epochs against its own emulator (no Slack settings); the
+    lines it printed: the final message as posted, then the count of Slack calls."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    done = subprocess.run([sys.executable, os.path.join(root, "examples", name), "--epochs", "2",
+                           "--latency", "0", *args], capture_output=True, text=True,
+                          timeout=600, env={**env, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("{")]
+    assert lines[0].startswith("[Completed]") and name in lines[0]
+    assert lines[-1].startswith("messages posted: 1, ")
+    return lines

@@ -11,7 +11,7 @@ import sys
 import lightning.pytorch as pl
 import pytest
 from conftest import table_rows, text_now, wait_until
-from loop_helpers import column, emulator_options, of_type, only_message
+from loop_helpers import column, emulator_options, of_type, only_message, run_example
 from run_loops import ENTRIES, Boom, lightning_module, lightning_trainer, stop_at
 
 from chainer_slack_report.lightning import SlackReport
@@ -130,3 +130,9 @@ def test_rank_1_of_a_ddp_job_is_silent(slack_emulator, tmp_path):
     message = only_message(slack_emulator)
     assert message.text.startswith("[Completed]") and " · 2 processes" in message.text
     assert len(table_rows(message.text)) == 3
+
+
+def test_the_lightning_example_reports_to_the_emulator():
+    lines = run_example("train_lightning.py")
+    assert lines[2].split() == ["epoch", "train_loss", "val_loss", "val_accuracy"]
+    assert [line.split()[0] for line in lines[3:5]] == ["1", "2"]

@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 from conftest import needs, table_rows, text_now, wait_until
-from loop_helpers import column, emulator_options, of_type, only_message
+from loop_helpers import column, emulator_options, of_type, only_message, run_example
 
 from chainer_slack_report import Run, SlackReportWarning
 from chainer_slack_report.rendering.message import format_header, format_row
@@ -180,3 +180,10 @@ def test_a_plain_pytorch_loop(slack_emulator):
     name, curve, newest = text.split("```")[3].split()  # the sparkline, from 5 numbers
     assert (name, len(curve)) == ("loss", 5) and "tensor" not in text
     assert float(newest) == pytest.approx(float(table_rows(text)[-1].split()[2]), rel=1e-2)
+
+
+def test_the_plain_loop_example_reports_to_the_emulator():
+    needs("torch")
+    lines = run_example("train_loop.py")
+    assert lines[2].split() == ["epoch", "train/loss", "val/loss", "val/accuracy"]
+    assert [line.split()[0] for line in lines[3:5]] == ["1", "2"]

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 from conftest import table_rows, text_now, wait_until
-from loop_helpers import emulator_options, of_type, only_message
+from loop_helpers import emulator_options, of_type, only_message, run_example
 from run_loops import HF_ENTRIES, Boom, stop_at, stop_callback, transformers_trainer
 
 from chainer_slack_report.transformers import SlackReport
@@ -154,3 +154,9 @@ def test_rank_1_of_a_torchrun_job_is_silent(slack_emulator, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     message = only_message(slack_emulator)
     assert message.text.startswith("[Completed]") and " · 2 processes" in message.text
+
+
+def test_the_transformers_example_reports_to_the_emulator():
+    lines = run_example("train_transformers.py")
+    assert lines[2].split() == ["epoch", "step", "loss", "eval_loss"]
+    assert [line.split()[:2] for line in lines[3:5]] == [["1", "23"], ["1", "23"]]
