@@ -187,3 +187,27 @@ def test_the_plain_loop_example_reports_to_the_emulator():
     lines = run_example("train_loop.py")
     assert lines[2].split() == ["epoch", "train/loss", "val/loss", "val/accuracy"]
     assert [line.split()[0] for line in lines[3:5]] == ["1", "2"]
+
+
+def test_the_docs_example_runs_as_written(slack_emulator, tmp_path):
+    """The complete plain-PyTorch example on docs/loops.md, run with Slack's settings
+    pointing at the emulator."""
+    needs("torch")
+    import re
+    import subprocess
+    import sys
+
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+    with open(os.path.join(docs, "loops.md"), encoding="utf-8") as file:
+        section = file.read().split("## Your own loop", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "with Run(" in code and "run.log(" in code
+    (tmp_path / "example.py").write_text(code.replace("EPOCHS = 20", "EPOCHS = 3"))
+    env = {**os.environ, "SLACK_BOT_TOKEN": slack_emulator.token,
+           "SLACK_CHANNEL_ID": "general", "SLACK_API_URL": slack_emulator.url}
+    done = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed]") and column(message.text, 0) == ["1", "2", "3"]
+    assert [reply.text.split()[0] for reply in message.replies] == ["<!here>"]
