@@ -10,20 +10,17 @@ and the final message is printed as it was posted.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-try:  # first, so that a missing Lightning is said clearly
-    from chainer_slack_report.lightning import SlackReport
-except ImportError as exc:
-    raise SystemExit(f"{exc}\n\nInstall the lightning extra: "
-                     f"pip install -e \".[lightning,examples]\"") from exc
-
-import lightning.pytorch as pl
 import slack_or_emulator
-import torch
-import torch.nn.functional as F
-from digits_torch import digits_loaders, mlp
+
+# first, so that a missing Lightning is said clearly
+SlackReport = slack_or_emulator.flavour("chainer_slack_report.lightning", "lightning")
+
+import lightning.pytorch as pl  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from digits_torch import digits_loaders, mlp  # noqa: E402
 
 ENTRIES = ["epoch", "train_loss", "val_loss", "val_accuracy"]
 
@@ -50,11 +47,7 @@ class Digits(pl.LightningModule):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    slack_or_emulator.add_arguments(parser)
-    args = parser.parse_args(argv)
-    target = slack_or_emulator.Target(args)
+    args, target = slack_or_emulator.start(__doc__, argv)
     torch.manual_seed(0)
     train_loader, test_loader = digits_loaders(64)
     report = SlackReport(None, target.channel, ENTRIES, finish_mentions=args.mentions,
@@ -62,10 +55,8 @@ def main(argv=None) -> int:
     trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", callbacks=[report],
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False)
-    try:
+    with target:
         trainer.fit(Digits(), train_loader, test_loader)
-    finally:
-        target.summarize()
     return 0
 
 

@@ -11,7 +11,6 @@ posted.  ``--serve`` keeps the emulator's channel view up for a browser.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import slack_or_emulator
@@ -47,17 +46,10 @@ def train(run: Run, epochs: int, batchsize: int = 64, seed: int = 0) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    slack_or_emulator.add_arguments(parser)
-    args = parser.parse_args(argv)
-    target = slack_or_emulator.Target(args)
-    try:
-        with Run(None, target.channel, ENTRIES, total=args.epochs,
-                 finish_mentions=args.mentions, **target.options) as run:
-            train(run, args.epochs)
-    finally:
-        target.summarize()
+    args, target = slack_or_emulator.start(__doc__, argv)
+    with target, Run(None, target.channel, ENTRIES, total=args.epochs,
+                     finish_mentions=args.mentions, **target.options) as run:
+        train(run, args.epochs)
     return 0
 
 

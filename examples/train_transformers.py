@@ -11,21 +11,18 @@ printed as it was posted.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 
-try:  # first, so that a missing transformers is said clearly
-    from chainer_slack_report.transformers import SlackReport
-except ImportError as exc:
-    raise SystemExit(f"{exc}\n\nInstall the transformers extra: "
-                     f"pip install -e \".[transformers,examples]\"") from exc
-
 import slack_or_emulator
-import torch
-import torch.nn.functional as F
-from digits_torch import digits_datasets, mlp
-from transformers import Trainer, TrainingArguments
+
+# first, so that a missing transformers is said clearly
+SlackReport = slack_or_emulator.flavour("chainer_slack_report.transformers", "transformers")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from digits_torch import digits_datasets, mlp  # noqa: E402
+from transformers import Trainer, TrainingArguments  # noqa: E402
 
 ENTRIES = ["epoch", "step", "loss", "eval_loss"]
 
@@ -57,16 +54,12 @@ class Pairs(torch.utils.data.Dataset):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    slack_or_emulator.add_arguments(parser)
-    args = parser.parse_args(argv)
-    target = slack_or_emulator.Target(args)
+    args, target = slack_or_emulator.start(__doc__, argv)
     torch.manual_seed(0)
     train, test = digits_datasets()
     report = SlackReport(None, target.channel, ENTRIES, finish_mentions=args.mentions,
                          **target.options)
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as out, target:
         trainer = Trainer(
             model=Digits(), train_dataset=Pairs(train), eval_dataset=Pairs(test),
             callbacks=[report],
@@ -75,11 +68,8 @@ def main(argv=None) -> int:
                                    logging_strategy="epoch", eval_strategy="epoch",
                                    save_strategy="no", report_to="none", use_cpu=True,
                                    disable_tqdm=True))
-        try:
-            with report:  # the Trainer has no failure event: the block delivers [Failed]
-                trainer.train()
-        finally:
-            target.summarize()
+        with report:  # the Trainer has no failure event: the block delivers [Failed]
+            trainer.train()
     return 0
 
 

@@ -47,3 +47,21 @@ def run_example(name: str, *args: str) -> list:
     assert lines[0].startswith("[Completed]") and name in lines[0]
     assert lines[-1].startswith("messages posted: 1, ")
     return lines
+
+
+def assert_framework_needed(module: str, framework: str, says: str) -> None:
+    """``module`` imports without Chainer; without ``framework`` its import fails with an
+    ImportError that ``says`` what it needs."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    subprocess.run([sys.executable, "-c", f"import {module}, sys; "
+                    f"assert 'chainer' not in sys.modules, 'chainer imported'"],
+                   check=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", f"import sys; sys.modules[{framework!r}] = None; "
+                           f"import {module}"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 1 and f"ImportError: {module} {says}" in done.stderr, done.stderr

@@ -11,7 +11,14 @@ import sys
 import lightning.pytorch as pl
 import pytest
 from conftest import table_rows, text_now, wait_until
-from loop_helpers import column, emulator_options, of_type, only_message, run_example
+from loop_helpers import (
+    assert_framework_needed,
+    column,
+    emulator_options,
+    of_type,
+    only_message,
+    run_example,
+)
 from run_loops import ENTRIES, Boom, lightning_module, lightning_trainer, stop_at
 
 from chainer_slack_report.lightning import SlackReport
@@ -136,3 +143,8 @@ def test_the_lightning_example_reports_to_the_emulator():
     lines = run_example("train_lightning.py")
     assert lines[2].split() == ["epoch", "train_loss", "val_loss", "val_accuracy"]
     assert [line.split()[0] for line in lines[3:5]] == ["1", "2"]
+
+
+def test_no_chainer_is_imported_and_a_missing_lightning_is_named():
+    assert_framework_needed("chainer_slack_report.lightning", "lightning",
+                            "needs PyTorch Lightning: pip install lightning")

@@ -14,7 +14,13 @@ import sys
 
 import pytest
 from conftest import table_rows, text_now, wait_until
-from loop_helpers import emulator_options, of_type, only_message, run_example
+from loop_helpers import (
+    assert_framework_needed,
+    emulator_options,
+    of_type,
+    only_message,
+    run_example,
+)
 from run_loops import HF_ENTRIES, Boom, stop_at, stop_callback, transformers_trainer
 
 from chainer_slack_report.transformers import SlackReport
@@ -160,3 +166,9 @@ def test_the_transformers_example_reports_to_the_emulator():
     lines = run_example("train_transformers.py")
     assert lines[2].split() == ["epoch", "step", "loss", "eval_loss"]
     assert [line.split()[:2] for line in lines[3:5]] == [["1", "23"], ["1", "23"]]
+
+
+def test_no_chainer_is_imported_and_a_missing_transformers_is_named():
+    assert_framework_needed("chainer_slack_report.transformers", "transformers",
+                            "needs Hugging Face transformers >= 4.41 (and PyTorch): pip "
+                            "install transformers accelerate")

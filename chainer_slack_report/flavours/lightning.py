@@ -14,25 +14,23 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional, Union
 
-try:
-    from lightning.pytorch.callbacks import Callback
-except ImportError as _exc:  # pragma: no cover - tested in a subprocess
-    raise ImportError(
-        f"chainer_slack_report.lightning needs PyTorch Lightning: pip install lightning  "
-        f"({type(_exc).__name__}: {_exc})") from _exc
-
 from ..job.ranks import Process
 from ..options import ReportOptions
 from ..outcome import Outcome
 from ..rendering.progress import Progress
-from .base import flavour, keyword
-from .loop import LoopReport, message_ref_of, outcome_of
+from .base import keyword, missing_framework
+from .loop import LoopReport, loop_flavour, message_ref_of, outcome_of
+
+try:
+    from lightning.pytorch.callbacks import Callback
+except ImportError as _exc:  # tested in a subprocess
+    raise missing_framework("chainer_slack_report.lightning",
+                            "PyTorch Lightning: pip install lightning", _exc) from _exc
 
 __all__ = ["SlackReport"]
 
 
-@flavour(keyword("every", "epoch", "Union[str, int]"),
-         keyword("out", None, "Optional[TextIO]"))
+@loop_flavour(keyword("every", "epoch", "Union[str, int]"))
 class SlackReport(LoopReport, Callback):
     """PyTorch Lightning callback that shows the run's logged metrics in one live Slack message.
 
@@ -57,16 +55,8 @@ class SlackReport(LoopReport, Callback):
         every (str or int): ``"epoch"`` (default): a row at the end of each
             training epoch.  An int N: a row every N optimizer steps
             (``trainer.global_step``) instead, with the metrics logged so far.
-        out: A stream with ``write`` (and ``flush``): where the table is
-            printed while the report is local (no token or channel, or after
-            Slack refused it).  None (default): ``sys.stdout`` at each write.
-        {options}
-        options (ReportOptions or None): The options above as one object
-            (keyword arguments given too are put over it).
-
-    Raises:
-        TypeError: An argument of the wrong type, or an unknown one.
-        ValueError: An argument of the right type but an unusable value.
+        {out}
+        {rest}
 
     Distributed training: the callback runs on every process; Lightning's
     ``trainer.global_rank`` and ``world_size`` decide.  Rank 0 reports; the

@@ -33,10 +33,36 @@ from ..run_report import (
     resume_note,
     wait_for_final_reports,
 )
-from .base import ReportExtension
+from .base import ReportExtension, flavour, keyword
 
-__all__ = ["LoopReport", "plain", "outcome_of", "message_ref_of", "torch_process",
-           "uncaught_exception"]
+__all__ = ["LoopReport", "loop_flavour", "LOOP_DOCS", "plain", "outcome_of", "message_ref_of",
+           "torch_process", "uncaught_exception"]
+
+
+#: The ``Args:`` text the loop flavours share, for :func:`~.base.flavour`'s ``docs``:
+#: ``{out}``, and ``{rest}`` (the options, ``options`` and what is raised).
+LOOP_DOCS = {
+    "rest": """\
+        {options}
+        options (ReportOptions or None): The options above as one object
+            (keyword arguments given too are put over it).
+
+    Raises:
+        TypeError: An argument of the wrong type, or an unknown one.
+        ValueError: An argument of the right type but an unusable value.""",
+    "out": """\
+        out: A stream with ``write`` (and ``flush``): where the table is
+            printed, as PrintReport prints it, while the report is local (no
+            token or channel, or after Slack refused it).  None (default):
+            whatever ``sys.stdout`` is when a row is printed.  Nothing is
+            written to it while Slack shows the report.""",
+}
+
+
+def loop_flavour(*own):
+    """:func:`~.base.flavour` for a loop flavour: its ``own`` keyword-only arguments, then
+    ``out``; its docstring's ``{out}`` and ``{rest}`` from :data:`LOOP_DOCS`."""
+    return flavour(*own, keyword("out", None, "Optional[TextIO]"), docs=LOOP_DOCS)
 
 
 class _Phase(enum.Enum):

@@ -15,17 +15,16 @@ from typing import Any, Mapping, Optional, Tuple, Union
 
 from ..options import ReportOptions
 from ..rendering.progress import Progress
-from .base import flavour, keyword
-from .loop import LoopReport, message_ref_of, torch_process
+from .base import keyword
+from .loop import LoopReport, loop_flavour, message_ref_of, torch_process
 
 __all__ = ["Run"]
 
 _UNITS = ("epoch", "iteration")
 
 
-@flavour(keyword("total", None, "Union[float, Tuple[float, str], None]"),
-         keyword("resume", None, "Optional[Mapping[str, str]]"),
-         keyword("out", None, "Optional[TextIO]"))
+@loop_flavour(keyword("total", None, "Union[float, Tuple[float, str], None]"),
+              keyword("resume", None, "Optional[Mapping[str, str]]"))
 class Run(LoopReport):
     """One training run shown in one live Slack message, for any loop.
 
@@ -52,18 +51,8 @@ class Run(LoopReport):
             saved in its checkpoint: this run edits that run's message instead
             of posting a new one, and says so in its thread.  A dict without
             the message's keys (``{}``) posts a new message.
-        out: A stream with ``write`` (and ``flush``): where the table is
-            printed, as PrintReport prints it, while the report is local (no
-            token or channel, or after Slack refused it).  None (default):
-            whatever ``sys.stdout`` is when a row is printed.  Nothing is
-            written to it while Slack shows the report.
-        {options}
-        options (ReportOptions or None): The options above as one object
-            (keyword arguments given too are put over it).
-
-    Raises:
-        TypeError: An argument of the wrong type, or an unknown one.
-        ValueError: An argument of the right type but an unusable value.
+        {out}
+        {rest}
 
     Without a token or a channel, one warning is given and the table is
     printed to ``out``.  Distributed training: make the ``Run`` on every

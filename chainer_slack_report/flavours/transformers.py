@@ -15,25 +15,24 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-try:
-    from transformers.trainer_callback import ExportableState, TrainerCallback
-except ImportError as _exc:  # pragma: no cover - tested in a subprocess
-    raise ImportError(
-        f"chainer_slack_report.transformers needs Hugging Face transformers >= 4.41 (and "
-        f"PyTorch): pip install transformers accelerate  ({type(_exc).__name__}: {_exc})"
-    ) from _exc
-
 from ..job.ranks import Process
 from ..options import ReportOptions
 from ..outcome import Outcome
 from ..rendering.progress import Progress
-from .base import flavour, keyword
-from .loop import LoopReport, message_ref_of
+from .base import missing_framework
+from .loop import LoopReport, loop_flavour, message_ref_of
+
+try:
+    from transformers.trainer_callback import ExportableState, TrainerCallback
+except ImportError as _exc:  # tested in a subprocess
+    raise missing_framework("chainer_slack_report.transformers",
+                            "Hugging Face transformers >= 4.41 (and PyTorch): pip install "
+                            "transformers accelerate", _exc) from _exc
 
 __all__ = ["SlackReport"]
 
 
-@flavour(keyword("out", None, "Optional[TextIO]"))
+@loop_flavour()
 class SlackReport(LoopReport, TrainerCallback, ExportableState):
     """transformers ``TrainerCallback`` that shows what the Trainer logs in one live Slack message.
 
@@ -64,16 +63,8 @@ class SlackReport(LoopReport, TrainerCallback, ExportableState):
 
     Args:
         {first}
-        out: A stream with ``write`` (and ``flush``): where the table is
-            printed while the report is local (no token or channel, or after
-            Slack refused it).  None (default): ``sys.stdout`` at each write.
-        {options}
-        options (ReportOptions or None): The options above as one object
-            (keyword arguments given too are put over it).
-
-    Raises:
-        TypeError: An argument of the wrong type, or an unknown one.
-        ValueError: An argument of the right type but an unusable value.
+        {out}
+        {rest}
 
     Distributed training (``torchrun``, ``accelerate launch``): the callback
     runs on every process; the Trainer's ``args.process_index`` and
