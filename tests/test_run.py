@@ -211,3 +211,43 @@ def test_the_docs_example_runs_as_written(slack_emulator, tmp_path):
     message = only_message(slack_emulator)
     assert message.text.startswith("[Completed]") and column(message.text, 0) == ["1", "2", "3"]
     assert [reply.text.split()[0] for reply in message.replies] == ["<!here>"]
+
+
+def test_a_run_killed_by_sigkill_is_marked_by_its_watchdog(slack_emulator, tmp_path):
+    """A real process with its real watchdog, killed by SIGKILL from outside mid-run."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import time\n"
+        "from chainer_slack_report import Run\n"
+        "with Run(None, 'general', ['epoch', 'loss'], min_interval=0, update_limit=None) as run:\n"
+        "    for epoch in (1, 2, 3):\n"
+        "        run.log({'epoch': epoch, 'loss': 1 / epoch})\n"
+        "    time.sleep(600)\n")
+    env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
+    env.update(SLACK_BOT_TOKEN=slack_emulator.token, SLACK_API_URL=slack_emulator.url)
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        assert wait_until(lambda: len(table_rows(text_now(slack_emulator))) == 3, timeout=60)
+    finally:
+        proc.kill()  # SIGKILL
+    assert proc.wait(60) == -signal.SIGKILL
+    assert wait_until(lambda: text_now(slack_emulator).startswith("[Lost]"), timeout=60), \
+        text_now(slack_emulator)
+    text = text_now(slack_emulator)
+    assert "ended without a final report (SIGKILL or os._exit?)" in text
+    assert column(text, 0) == ["1", "2", "3"]
+
+
+def test_slack_refusing_the_report_prints_every_row_locally(slack_emulator):
+    out = io.StringIO()
+    with pytest.warns(SlackReportWarning, match="channel_not_found"):
+        with Run(None, "no-such-channel", ENTRIES, out=out,
+                 **emulator_options(slack_emulator)) as run:
+            for row in rows(3):
+                run.log(row)
+    assert not run.available and slack_emulator.messages("general") == []
+    assert out.getvalue().splitlines() == [format_header(ENTRIES)] + [
+        format_row(ENTRIES, row) for row in rows(3)]
