@@ -6,7 +6,7 @@ Each run starts a real training process (tests/run_training.py: a Chainer
 trainer with SlackReport against the bundled emulator, 0.2 s latency per call),
 finds its watchdog, and measures:
 
-* start: the wall time of ``python -m chainer_slack_report.job.watchdog_main``
+* start: the wall time of ``python -m chainer_slack_report.guard.watchdog_main``
   given no configuration (it imports everything it needs, reads stdin, finds
   it empty and exits): interpreter start-up and imports, measured alone;
 * memory: the watchdog's resident set (``VmRSS``, ``/proc/PID/status``) while
@@ -69,7 +69,7 @@ def _rss_kib(pid: int) -> int:
 def start_seconds() -> float:
     """Seconds for the watchdog process to start, import what it needs and read stdin."""
     began = time.monotonic()
-    subprocess.run([sys.executable, "-m", "chainer_slack_report.job.watchdog_main"],
+    subprocess.run([sys.executable, "-m", "chainer_slack_report.guard.watchdog_main"],
                    stdin=subprocess.DEVNULL, check=False,
                    env={**os.environ, "PYTHONPATH": ROOT})
     return time.monotonic() - began

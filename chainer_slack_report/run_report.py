@@ -24,9 +24,10 @@ import sys
 import threading
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
+from .guard.keeper import NoticeKeeper
+from .guard.watchdog import Watchdog, start_watchdog
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
-from .job.watchdog import Watchdog, start_watchdog
 from .options import ReportOptions
 from .outcome import Outcome, Status
 from .rendering.blocks import BlocksMessage, table_policy
@@ -38,7 +39,7 @@ from .rendering.template import Template
 from .transport.client import api_url, report_client, run_budget
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
-from .transport.lost_notice import LostNotice, NoticeKeeper
+from .transport.lost_notice import LostNotice
 from .transport.pacing import Pacing
 from .warning import warn
 
@@ -403,7 +404,7 @@ class RunReport:
             keeper.stop()
 
     def _start_watchdog(self, resume: Optional[MessageRef]) -> None:
-        """Start the watchdog process (see :mod:`~chainer_slack_report.job.watchdog`)."""
+        """Start the watchdog process (see :mod:`~chainer_slack_report.guard.watchdog`)."""
         options = self.options
         if not options.watchdog or os.environ.get(WATCHDOG_ENV, "1") == "0":
             return

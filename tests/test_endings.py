@@ -66,7 +66,7 @@ def watchdogs_of(pid: int):
                 cmdline = file.read()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == pid and b"chainer_slack_report.job.watchdog_main" in cmdline:
+        if ppid == pid and b"chainer_slack_report.guard.watchdog_main" in cmdline:
             found.append(int(entry))
     return found
 

@@ -1,5 +1,5 @@
-"""The watchdog process: ``python -m chainer_slack_report.job.watchdog_main`` (started by
-:func:`~chainer_slack_report.job.watchdog.start_watchdog`, never by hand).
+"""The watchdog process: ``python -m chainer_slack_report.guard.watchdog_main`` (started by
+:func:`~chainer_slack_report.guard.watchdog.start_watchdog`, never by hand).
 
 It reads JSON lines on stdin — first the configuration, then what the report
 shows: ``rows``, ``status``, ``posted``, ``ended``, ``done`` — and keeps a
@@ -30,6 +30,9 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from ..job.fatal import parse_fatal_error
+from ..job.oom import oom_counters, oom_verdict
+from ..job.procfs import OtherProcess
 from ..outcome import Outcome, Status
 from ..rendering.mentions import Mentions
 from ..rendering.message import ReportMessage
@@ -40,9 +43,6 @@ from ..transport.client import run_budget
 from ..transport.live_message import LiveMessage
 from ..transport.lost_notice import LostNotice
 from ..transport.pacing import Pacing
-from .fatal import parse_fatal_error
-from .oom import oom_counters, oom_verdict
-from .procfs import OtherProcess
 
 __all__ = ["main", "FAULT_WINDOW", "OOM_GRACE"]
 

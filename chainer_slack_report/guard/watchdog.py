@@ -14,7 +14,7 @@ kernel counted) or ``[Lost]`` (no trace of why) and posts the thread reply
 that notifies ``finish_mentions``.  It also keeps the "lost host" notice
 scheduled (:mod:`~chainer_slack_report.transport.lost_notice`).
 
-The watchdog (:mod:`~chainer_slack_report.job.watchdog_main`) imports neither
+The watchdog (:mod:`~chainer_slack_report.guard.watchdog_main`) imports neither
 Chainer nor PyTorch, gets the token through the pipe (never on its command
 line or in its environment), runs in a session of its own (the terminal's
 Ctrl-C does not reach it: the training process reports ``[Interrupted]``
@@ -163,7 +163,7 @@ def start_watchdog(config: Dict[str, Any]) -> Watchdog:
     config = {**config, "pid": os.getpid(), "fault_fd": fault_read}
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chainer_slack_report.job.watchdog_main"],
+            [sys.executable, "-m", "chainer_slack_report.guard.watchdog_main"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
             pass_fds=(fault_read,) if fault_read is not None else (),
             start_new_session=True, close_fds=True)
