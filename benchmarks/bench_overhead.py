@@ -8,13 +8,21 @@ wall time of ``trainer.run()``, the overhead, time spent in
 the final state is already in the emulator), and the Slack calls made.
 
     python benchmarks/bench_overhead.py --repeats 5 --latency 0 0.2 2
+
+``--per-call`` instead measures what the training thread pays per call of the
+extension (a row every iteration, the mean over the run, ``--repeats`` runs):
+PrintReport printing to /dev/null, SlackReport without and with its watchdog.
+
+    python benchmarks/bench_overhead.py --per-call --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 from chainer.training.extensions import PrintReport  # noqa: E402
+from slack_sdk import WebClient  # noqa: E402
 from train_digits import ENTRIES, build_trainer  # noqa: E402
 
 from chainer_slack_report import SlackReport  # noqa: E402
@@ -65,15 +74,85 @@ def run_once(kind, latency, log_trigger, epochs, out):
                 "calls": len(emulator.calls), "min_gap": min(gaps) if gaps else float("nan")}
 
 
+def timed_calls(cls):
+    """``cls`` whose ``__call__`` adds its wall time to ``cls.seconds``, counted in
+    ``cls.calls``."""
+
+    class Timed(cls):
+        seconds = 0.0
+        calls = 0
+
+        def __call__(self, trainer):
+            start = time.perf_counter()
+            super().__call__(trainer)
+            type(self).seconds += time.perf_counter() - start
+            type(self).calls += 1
+
+    return Timed
+
+
+def per_call_once(kind, epochs, out):
+    """Mean milliseconds of one extension call over a run with a row every iteration."""
+    log_trigger = (1, "iteration")
+    if kind == "print":
+        cls = timed_calls(PrintReport)
+        with open(os.devnull, "w") as devnull:
+            trainer = build_trainer(cls(ENTRIES, out=devnull), epochs, log_trigger=log_trigger,
+                                    out=out)
+            trainer.run()
+        return cls.seconds / cls.calls * 1000
+    cls = timed_calls(SlackReport)
+    # The emulator runs in a process of its own, as Slack is elsewhere: its HTTP threads
+    # would otherwise compete with the training thread for this interpreter's GIL.
+    emulator = subprocess.Popen([sys.executable, "-m", "chainer_slack_report.testing.emulator"],
+                                stdout=subprocess.PIPE)
+    try:
+        info = json.loads(emulator.stdout.readline())
+        client = WebClient(token=info["token"], base_url=info["url"])
+        report = cls(None, "general", ENTRIES, client=client, flush_timeout=30,
+                     watchdog=kind == "slack+watchdog", lost_after=None)
+        trainer = build_trainer(report, epochs, log_trigger=log_trigger, out=out)
+        trainer.run()
+        assert report.report.delivered
+    finally:
+        emulator.terminate()
+        emulator.wait()
+    return cls.seconds / cls.calls * 1000
+
+
+def per_call(args, out) -> None:
+    kinds = ["print", "slack", "slack+watchdog"]
+    results = {kind: [] for kind in kinds}
+    for _ in range(args.repeats):  # interleaved, so drift hits all alike
+        for kind in kinds:
+            results[kind].append(per_call_once(kind, args.epochs, out))
+    base = statistics.mean(results["print"])
+    print(f"digits MLP, {args.epochs} epochs, a row every iteration, mean ms per call over "
+          f"the run, mean of {args.repeats} runs\n")
+    print("| extension | ms per call | runs | × PrintReport |")
+    print("|---|---|---|---|")
+    names = {"print": "PrintReport", "slack": "SlackReport, watchdog=False",
+             "slack+watchdog": "SlackReport, watchdog on"}
+    for kind in kinds:
+        mean = statistics.mean(results[kind])
+        runs = ", ".join(f"{r:.4f}" for r in results[kind])
+        print(f"| {names[kind]} | {mean:.4f} | {runs} | {mean / base:.2f}× |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.2, 2.0])
     parser.add_argument("--modes", nargs="+", default=["epoch", "iteration"])
+    parser.add_argument("--per-call", action="store_true",
+                        help="measure the training thread's cost per extension call instead")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     out = tempfile.mkdtemp(prefix="bench_overhead_")
+    if args.per_call:
+        per_call(args, out)
+        return
     print(f"digits MLP, {args.epochs} epochs, medians of {args.repeats} runs\n")
     print("| rows per | latency/call | PrintReport s | SlackReport s | overhead s "
           "| overhead − 1 RTT | finalize s | Slack calls | min gap between updates s |")

@@ -16,6 +16,7 @@ No Chainer here.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import re
@@ -24,23 +25,21 @@ import sys
 import threading
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
+from .assembly import Assembly, ClientSettings, ReportDescription
 from .guard.keeper import NoticeKeeper
 from .guard.watchdog import Watchdog, start_watchdog
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
 from .options import ReportOptions
 from .outcome import Outcome, Status
-from .rendering.blocks import BlocksMessage, table_policy
-from .rendering.mentions import Mentions
-from .rendering.message import BUILTIN_PLACEHOLDERS, ReportMessage, table_bytes
+from .rendering.message import BUILTIN_PLACEHOLDERS, table_bytes
 from .rendering.mrkdwn import escape
 from .rendering.progress import Progress
 from .rendering.template import Template
-from .transport.client import api_url, report_client, run_budget
+from .transport.client import report_client
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
 from .transport.lost_notice import LostNotice
-from .transport.pacing import Pacing
 from .warning import warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
@@ -151,13 +150,12 @@ class RunReport:
         self.process = process if process is not None else launcher_process()
         #: The channel ID or name given (or ``$SLACK_CHANNEL_ID``).
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
-        self._run_info = run_info(self.process.size, command)
-        self._message = ReportMessage(template, entries, options.policy(), self._run_info,
-                                      Mentions(options.finish_mentions),
-                                      show_header=show_header, sparklines=options.sparklines)
-        #: The blocks layout of the message (``layout="blocks"``), else None.
-        self._blocks = (BlocksMessage(self._message, table_policy(options.len_normalizer),
-                                      options.chart) if options.layout == "blocks" else None)
+        # What the report shows, described once: the watchdog builds the same from it.
+        self._description, self._untravelled = ReportDescription.of(
+            channel=self.channel, entries=entries, options=options,
+            run_info=run_info(self.process.size, command), show_header=show_header)
+        self._assembly = Assembly(self._description, options)
+        self._message = self._assembly.message
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
         self._live: Optional[LiveMessage] = None
         self._job_message: Optional[MessageRef] = None
@@ -279,11 +277,9 @@ class RunReport:
             return
         rows = list(observations)
         if rows:
-            self._message.push(rows)
-            if self._blocks is not None:
-                self._blocks.push(rows)
-            if self._watchdog is not None:
-                self._watchdog.rows(rows, self._message.elapsed)
+            if self._watchdog is not None:  # first: the watchdog never lags the message
+                self._watchdog.rows(rows)
+            self._assembly.push(rows)
             self.refresh()
 
     def running(self, status: Status = Status.TRAINING) -> None:
@@ -409,20 +405,18 @@ class RunReport:
         if not options.watchdog or os.environ.get(WATCHDOG_ENV, "1") == "0":
             return
         client = self._live.client
-        token = getattr(client, "token", None)
-        policy = options.len_normalizer
-        config = {
-            "token": token, "api_url": api_url(client), "channel": self.channel,
-            "http_timeout": options.http_timeout, "entries": self.entries,
-            "template": options.template, "max_bytes": options.max_bytes,
-            "len_normalizer": policy if isinstance(policy, str) else None,
-            "sparklines": list(options.sparklines), "finish_mentions": options.finish_mentions,
-            "run_info": self._run_info, "show_header": self._message.header is not None,
-            "lost_after": options.lost_after, "exit_timeout": options.exit_timeout,
-            "update_limit": (None if options.update_limit is None else
-                             [options.update_limit.calls, options.update_limit.per])}
+        settings, lost = ClientSettings.of(client)
+        description = dataclasses.replace(self._description, client=settings)
+        lost = self._untravelled + lost
+        if lost:
+            warn(f"SlackReport's watchdog cannot be given {'; '.join(lost)}: if the run dies "
+                 f"without a final report, the watchdog's final edit goes without them")
+        assembly = self._assembly
         try:
-            self._watchdog = start_watchdog(config)
+            self._watchdog = start_watchdog(
+                description, getattr(client, "token", None),
+                elapsed=lambda: self._message.elapsed,
+                shown=assembly.shown_rows if description.rows_given else None)
         except Exception as exc:  # noqa: BLE001 - the run goes on without one
             warn(f"SlackReport could not start its watchdog ({type(exc).__name__}: {exc}); "
                  f"a death without a final report (SIGKILL, a segmentation fault) will not "
@@ -431,6 +425,12 @@ class RunReport:
         self._watchdog.status(self._message.status, self._message.elapsed)
         if resume is not None:
             self._watchdog.posted(*resume)
+
+    def _rendered(self) -> None:
+        """(worker thread) The message was rendered: the watchdog gets what it shows."""
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.flush()
 
     def _posted(self, channel_id: str, ts: str) -> None:
         """(worker thread) The message exists at ``channel_id``, ``ts``."""
@@ -468,18 +468,10 @@ class RunReport:
         """A live message (a new one, or ``ref`` continued) with its shared budget."""
         options = self.options
         client = report_client(options.client, self._token, options.http_timeout)
-        budget = None
-        if options.update_limit is not None:
-            budget = run_budget(client, options.update_limit)
-        mentions = self._message.mentions
-        return LiveMessage(
-            client, self.channel, self._message.render,
-            render_blocks=self._blocks.render if self._blocks is not None else None,
-            pacing=Pacing(min_interval=options.min_interval), max_bytes=options.max_bytes,
-            prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
-            name=f"SlackReport-{self.channel}", budget=budget,
-            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None,
-            on_posted=self._posted)
+        assembly = self._assembly
+        return assembly.live_message(client, ref=ref, refresh=refresh,
+                                     budget=assembly.budget(client), on_posted=self._posted,
+                                     after_render=self._rendered)
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""
