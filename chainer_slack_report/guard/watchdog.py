@@ -77,16 +77,19 @@ class Watchdog:
         process (subprocess.Popen): The watchdog process (stdin a pipe).
         fault_fd (int or None): Our end of the ``faulthandler`` pipe, if we
             enabled it.
+        config (dict): The watchdog's configuration, its first line (the
+            description, the token, our PID).
         elapsed (callable): ``elapsed() -> float``, the run's elapsed seconds
             (read on the feeder thread).
         shown (callable or None): ``shown() -> dict or None``, the rows a
             callable ``len_normalizer`` last picked (read on the feeder thread).
     """
 
-    def __init__(self, process: subprocess.Popen, fault_fd: Optional[int], *,
-                 elapsed: Callable[[], float] = lambda: 0.0,
+    def __init__(self, process: subprocess.Popen, fault_fd: Optional[int],
+                 config: Dict[str, Any], *, elapsed: Callable[[], float] = lambda: 0.0,
                  shown: Optional[Callable[[], Any]] = None) -> None:
         self.process = process
+        self._config = config  # the first line the feeder writes
         self._fault_fd = fault_fd  # our end of the faulthandler pipe, if we enabled it
         self._elapsed = elapsed
         self._shown = shown
@@ -94,6 +97,7 @@ class Watchdog:
         self._queue: deque = deque()  # other messages, in order
         self._cond = threading.Condition()
         self._armed = False  # the feeder sends the rows soon: no need to wake it
+        self._flush = False  # send now
         self._closed = False
         self._last_shown: Any = None  # (feeder thread) the shown rows last sent
         self._feeder = threading.Thread(target=self._feed, name="SlackReport-watchdog-feeder",
@@ -108,10 +112,12 @@ class Watchdog:
             self._arm()
 
     def flush(self) -> None:
-        """Send what is new (the rows, the elapsed time, the rows shown) soon (the
-        report's worker calls it after each rendering)."""
-        if not self._armed:
-            self._arm()
+        """Send what is new (the rows, the elapsed time, the rows shown) now, without
+        waiting :data:`FEED_DELAY` (the report's worker calls it after each rendering: the
+        watchdog then holds what Slack is sent)."""
+        with self._cond:
+            self._flush = True
+            self._cond.notify()
 
     def _arm(self) -> None:
         with self._cond:
@@ -171,12 +177,18 @@ class Watchdog:
     def _feed(self) -> None:
         pipe = self.process.stdin
         try:
+            config, self._config = self._config, None  # the token is not kept
+            pipe.write((json.dumps({"config": config}) + "\n").encode("utf-8"))
+            pipe.flush()
             while True:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._armed or self._queue or self._closed)
-                    # rows gather for FEED_DELAY seconds; a status change or the end goes now
-                    self._cond.wait_for(lambda: self._queue or self._closed, FEED_DELAY)
-                    self._armed = False
+                    self._cond.wait_for(lambda: self._armed or self._flush or self._queue
+                                        or self._closed)
+                    # rows gather for FEED_DELAY seconds; a status change, the end or a
+                    # flush goes now
+                    self._cond.wait_for(lambda: self._flush or self._queue or self._closed,
+                                        FEED_DELAY)
+                    self._armed = self._flush = False
                     last = self._closed
                 batch = self._take()
                 for message in batch:
@@ -236,6 +248,4 @@ def start_watchdog(description: ReportDescription, token: Optional[str], *,
     if fault_read is not None:
         os.close(fault_read)
         faulthandler.enable(file=fault_write, all_threads=True)
-    watchdog = Watchdog(process, fault_write, elapsed=elapsed, shown=shown)
-    watchdog._send({"config": config})
-    return watchdog
+    return Watchdog(process, fault_write, config, elapsed=elapsed, shown=shown)
