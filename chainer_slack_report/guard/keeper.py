@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable, Optional
 
 from ..transport.lost_notice import LostNotice
+from .base import Guard
 
-__all__ = ["NoticeKeeper"]
+__all__ = ["NoticeKeeper", "KeeperGuard"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +49,49 @@ class NoticeKeeper:
         self._stop.set()
         self._thread.join(self._join_timeout)
         self.notice.cancel()
+
+
+class KeeperGuard(Guard):
+    """The in-process guard (``watchdog=False``): a :class:`NoticeKeeper` for each message
+    the run posts (a continuation gets its own notice), stopped at :meth:`done`.
+
+    Args:
+        client (slack_sdk.WebClient): Used from the keeper's thread.
+        budget (RunBudget or None): The shared rate budget.
+        lost_after (float): Seconds (see :class:`~.lost_notice.LostNotice`).
+        text (callable): ``text(now) -> str``, the notice's mrkdwn.
+        join_timeout (float): Seconds :meth:`done` waits for a call in flight.
+    """
+
+    def __init__(self, client, *, budget, lost_after: float, text: Callable[[float], str],
+                 join_timeout: float) -> None:
+        self._client = client
+        self._budget = budget
+        self._lost_after = lost_after
+        self._text = text
+        self._join_timeout = join_timeout
+        self._keeper: Optional[NoticeKeeper] = None
+        self._ending = False  # no new notice once the run ended
+        self._lock = threading.Lock()
+
+    def posted(self, channel_id: str, ts: str) -> None:
+        with self._lock:
+            if self._ending:
+                return
+            old = self._keeper
+            self._keeper = NoticeKeeper(LostNotice(
+                self._client, channel_id, ts, lost_after=self._lost_after, text=self._text,
+                budget=self._budget), join_timeout=self._join_timeout)
+        if old is not None:
+            old.stop()
+
+    def ended(self, status: str, detail: Optional[str], elapsed: float) -> None:
+        with self._lock:
+            self._ending = True
+
+    def done(self) -> None:
+        with self._lock:
+            self._ending = True
+            keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.stop()

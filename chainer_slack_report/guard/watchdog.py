@@ -40,6 +40,7 @@ from collections import deque
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ..assembly import ReportDescription
+from .base import Guard
 
 __all__ = ["Watchdog", "start_watchdog", "jsonable", "FEED_DELAY"]
 
@@ -64,7 +65,7 @@ def jsonable(value: Any) -> Any:
     return number if number == number and abs(number) != float("inf") else str(value)
 
 
-class Watchdog:
+class Watchdog(Guard):
     """The training process's side of the watchdog: feeds it, and tells it the end.
 
     Built by :func:`start_watchdog`.  A feeder thread writes the pipe; the
@@ -110,6 +111,9 @@ class Watchdog:
         self._rows.extend(rows)
         if not self._armed:
             self._arm()
+
+    def rendered(self) -> None:
+        self.flush()
 
     def flush(self) -> None:
         """Send what is new (the rows, the elapsed time, the rows shown) now, without
