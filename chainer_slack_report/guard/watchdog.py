@@ -110,21 +110,18 @@ class Watchdog(Guard):
         """New table rows (observations): sent within :data:`FEED_DELAY` seconds."""
         self._rows.extend(rows)
         if not self._armed:
-            self._arm()
+            self._wake(now=False)
 
     def rendered(self) -> None:
-        self.flush()
-
-    def flush(self) -> None:
         """Send what is new (the rows, the elapsed time, the rows shown) now, without
         waiting :data:`FEED_DELAY` (the report's worker calls it after each rendering: the
         watchdog then holds what Slack is sent)."""
-        with self._cond:
-            self._flush = True
-            self._cond.notify()
+        self._wake(now=True)
 
-    def _arm(self) -> None:
+    def _wake(self, *, now: bool) -> None:
+        """Wake the feeder: to send at once (``now``), or after :data:`FEED_DELAY`."""
         with self._cond:
+            self._flush = self._flush or now
             self._armed = True
             self._cond.notify()
 
