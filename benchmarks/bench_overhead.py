@@ -75,20 +75,28 @@ def run_once(kind, latency, log_trigger, epochs, out):
 
 
 def timed_calls(cls):
-    """``cls`` whose ``__call__`` adds its wall time to ``cls.seconds``, counted in
-    ``cls.calls``."""
+    """``cls`` whose ``__call__`` records its wall time (``cls.walls``) and the calling
+    thread's CPU time (``cls.cpu``, seconds in all)."""
 
     class Timed(cls):
-        seconds = 0.0
-        calls = 0
+        walls: list = []
+        cpu = 0.0
 
         def __call__(self, trainer):
-            start = time.perf_counter()
+            cpu, start = time.thread_time(), time.perf_counter()
             super().__call__(trainer)
-            type(self).seconds += time.perf_counter() - start
-            type(self).calls += 1
+            type(self).walls.append(time.perf_counter() - start)
+            type(self).cpu += time.thread_time() - cpu
 
+    Timed.walls = []
     return Timed
+
+
+def _per_call(cls) -> dict:
+    """Milliseconds per call: the mean and median wall time, the mean CPU time."""
+    walls = cls.walls
+    return {"mean": sum(walls) / len(walls) * 1000, "median": statistics.median(walls) * 1000,
+            "cpu": cls.cpu / len(walls) * 1000}
 
 
 def per_call_once(kind, epochs, out):
@@ -100,7 +108,7 @@ def per_call_once(kind, epochs, out):
             trainer = build_trainer(cls(ENTRIES, out=devnull), epochs, log_trigger=log_trigger,
                                     out=out)
             trainer.run()
-        return cls.seconds / cls.calls * 1000
+        return _per_call(cls)
     cls = timed_calls(SlackReport)
     # The emulator runs in a process of its own, as Slack is elsewhere: its HTTP threads
     # would otherwise compete with the training thread for this interpreter's GIL.
@@ -117,7 +125,7 @@ def per_call_once(kind, epochs, out):
     finally:
         emulator.terminate()
         emulator.wait()
-    return cls.seconds / cls.calls * 1000
+    return _per_call(cls)
 
 
 def per_call(args, out) -> None:
@@ -126,17 +134,23 @@ def per_call(args, out) -> None:
     for _ in range(args.repeats):  # interleaved, so drift hits all alike
         for kind in kinds:
             results[kind].append(per_call_once(kind, args.epochs, out))
-    base = statistics.mean(results["print"])
-    print(f"digits MLP, {args.epochs} epochs, a row every iteration, mean ms per call over "
-          f"the run, mean of {args.repeats} runs\n")
-    print("| extension | ms per call | runs | × PrintReport |")
-    print("|---|---|---|---|")
+    def figure(kind, key):
+        return statistics.mean(r[key] for r in results[kind])
+
+    print(f"digits MLP, {args.epochs} epochs, a row every iteration; ms per call of the "
+          f"extension over a run (wall: mean and median; CPU: the training thread's mean), "
+          f"mean of {args.repeats} runs\n")
+    print("| extension | wall, mean | × | wall, median | × | CPU, mean | × | mean of each run |")
+    print("|---|---|---|---|---|---|---|---|")
     names = {"print": "PrintReport", "slack": "SlackReport, watchdog=False",
              "slack+watchdog": "SlackReport, watchdog on"}
     for kind in kinds:
-        mean = statistics.mean(results[kind])
-        runs = ", ".join(f"{r:.4f}" for r in results[kind])
-        print(f"| {names[kind]} | {mean:.4f} | {runs} | {mean / base:.2f}× |", flush=True)
+        cells = []
+        for key in ("mean", "median", "cpu"):
+            value = figure(kind, key)
+            cells += [f"{value:.4f}", f"{value / figure('print', key):.2f}×"]
+        runs = ", ".join(f"{r['mean']:.4f}" for r in results[kind])
+        print(f"| {names[kind]} | {' | '.join(cells)} | {runs} |", flush=True)
 
 
 def main(argv=None) -> None:
