@@ -112,6 +112,13 @@ def main() -> None:
                              "one lives as long as the training process does")
     parser.add_argument("--lost-after", type=float, default=None)
     parser.add_argument("--mentions", default=None)
+    parser.add_argument("--layout", default="text")
+    parser.add_argument("--chart", nargs="*", default=None, metavar="KEY")
+    parser.add_argument("--newest-rows", type=int, default=None, metavar="N",
+                        help="len_normalizer: a callable that shows the newest N rows")
+    parser.add_argument("--proxy", default=None, help="the client's proxy URL")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                        help="a header of the client's")
     args = parser.parse_args()
 
     if args.user_handler:
@@ -120,8 +127,13 @@ def main() -> None:
             sys.exit(3)
 
         signal.signal(signal.SIGTERM, handler)
-    client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=args.url)
-    report = SlackReport(None, args.channel, ENTRIES, client=client,
+    client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=args.url, proxy=args.proxy,
+                       headers=dict(h.split("=", 1) for h in args.header))
+    options = {}
+    if args.newest_rows:
+        options["len_normalizer"] = lambda rows, budget: rows[-args.newest_rows:]
+    report = SlackReport(None, args.channel, ENTRIES, client=client, layout=args.layout,
+                         chart=args.chart, **options,
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
                          finish_mentions=args.mentions,
