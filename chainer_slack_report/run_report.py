@@ -39,6 +39,7 @@ from .transport.client import api_url, report_client, run_budget
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
 from .transport.lost_notice import LostNotice, NoticeKeeper
+from .transport.notice_deletion import finish_deletion
 from .transport.pacing import Pacing
 from .warning import warn
 
@@ -394,13 +395,20 @@ class RunReport:
     def _ended(self) -> None:
         """The final text is delivered or given up: nothing is left for the watchdog."""
         self._phase = _Phase.ENDED
-        if self._watchdog is not None:
-            self._watchdog.done()
+        if self._watchdog is not None:  # returns after its first try to delete the notice
+            self._watchdog.done(wait=self.options.http_timeout + 1.0)
             self._watchdog = None
         with self._keeper_lock:
             keeper, self._keeper = self._keeper, None
         if keeper is not None:
-            keeper.stop()
+            self._stop_keeper(keeper)
+
+    def _stop_keeper(self, keeper: NoticeKeeper) -> None:
+        """Delete the keeper's notice: the first try now; if it fails, go on trying in
+        the background (waited for at exit)."""
+        keeper.stop()
+        if not keeper.notice.settled:
+            finish_deletion(keeper.notice, exit_timeout=self.options.exit_timeout)
 
     def _start_watchdog(self, resume: Optional[MessageRef]) -> None:
         """Start the watchdog process (see :mod:`~chainer_slack_report.job.watchdog`)."""
@@ -447,7 +455,7 @@ class RunReport:
                 text=self._message.notice_text, budget=live.budget),
                 join_timeout=self.options.http_timeout)
         if old is not None:
-            old.stop()
+            self._stop_keeper(old)
 
     def _report_rank_failure(self, outcome: Outcome) -> bool:
         """A rank other than 0 failed: show it in the job's message (or a new one)."""

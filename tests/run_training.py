@@ -111,6 +111,8 @@ def main() -> None:
                         help="fork two workers as a DataLoader would: one exits at once, "
                              "one lives as long as the training process does")
     parser.add_argument("--lost-after", type=float, default=None)
+    parser.add_argument("--no-watchdog", action="store_true",
+                        help="watchdog=False: the training process keeps its notice itself")
     parser.add_argument("--mentions", default=None)
     args = parser.parse_args()
 
@@ -124,7 +126,7 @@ def main() -> None:
     report = SlackReport(None, args.channel, ENTRIES, client=client,
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
-                         finish_mentions=args.mentions,
+                         finish_mentions=args.mentions, watchdog=not args.no_watchdog,
                          template="{status} {args}\n{content}")
     extra = [Pace(args.sleep)]
     if args.die:

@@ -29,6 +29,7 @@ import faulthandler
 import json
 import logging
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -68,6 +69,7 @@ class Watchdog:
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._sent = threading.Event()  # "done" is written
         self._feeder = threading.Thread(target=self._feed, name="SlackReport-watchdog-feeder",
                                         daemon=True)
         self._feeder.start()
@@ -88,9 +90,18 @@ class Watchdog:
         """The run ended so; if it dies before :meth:`done`, the watchdog delivers this."""
         self._send({"ended": [str(status), detail], "elapsed": elapsed})
 
-    def done(self) -> None:
+    def done(self, wait: float = 0.0) -> bool:
         """The final state is in Slack (or given up): the watchdog cancels the lost-host
-        notice and exits; it is reaped in the background."""
+        notice and exits; it is reaped in the background.
+
+        Args:
+            wait: Seconds to wait for the watchdog to have read "done" and tried
+                once to delete the notice (0: do not wait).  The wait also lets
+                the feeder thread write "done" while the interpreter exits.
+
+        Returns:
+            bool: True if the watchdog said within ``wait`` that it tried.
+        """
         self._send({"done": True})
         with self._cond:
             self._closed = True
@@ -99,6 +110,10 @@ class Watchdog:
             faulthandler.disable()
             os.close(self._fault_fd)
             self._fault_fd = None
+        if wait <= 0:
+            return False
+        deadline = time.monotonic() + wait
+        return self._sent.wait(wait) and _read_ack(self.process.stdout, deadline)
 
     # -- the feeder thread -----------------------------------------------------------
     def _send(self, message: Dict[str, Any]) -> None:
@@ -128,6 +143,7 @@ class Watchdog:
                     pipe.write((json.dumps(message) + "\n").encode("utf-8"))
                 pipe.flush()
                 if any("done" in m for m in batch):
+                    self._sent.set()
                     break
         except (OSError, ValueError) as exc:  # the watchdog is gone: nothing to feed
             logger.info("the watchdog stopped reading (%s)", exc)
@@ -137,6 +153,30 @@ class Watchdog:
             except OSError:
                 pass
             self.process.wait()  # reaped: no zombie is left behind
+
+
+#: What the watchdog writes on its stdout once it has tried to delete the notice.
+ACK = b"tried\n"
+
+
+def _read_ack(stdout, deadline: float) -> bool:
+    """Wait until ``deadline`` (monotonic) for :data:`ACK` on the watchdog's stdout."""
+    if stdout is None:
+        return False
+    fd = stdout.fileno()
+    got = b""
+    try:
+        while not got.endswith(ACK):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return False
+            chunk = os.read(fd, 64)
+            if not chunk:  # it exited
+                return False
+            got += chunk
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def start_watchdog(config: Dict[str, Any]) -> Watchdog:
@@ -164,7 +204,7 @@ def start_watchdog(config: Dict[str, Any]) -> Watchdog:
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "chainer_slack_report.job.watchdog_main"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             pass_fds=(fault_read,) if fault_read is not None else (),
             start_new_session=True, close_fds=True)
     except OSError:

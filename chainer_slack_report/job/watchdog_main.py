@@ -43,6 +43,7 @@ from ..transport.pacing import Pacing
 from .fatal import parse_fatal_error
 from .oom import oom_counters, oom_verdict
 from .procfs import OtherProcess
+from .watchdog import ACK
 
 __all__ = ["main", "FAULT_WINDOW", "OOM_GRACE"]
 
@@ -155,8 +156,19 @@ def main() -> int:
         if not run.done:
             _report_death(run, parent, config, client, budget, died_at, fault, counters)
     if notice is not None:
-        notice.cancel()
+        notice.cancel()  # the first try; end() waits for the acknowledgement
+    _acknowledge()
+    if notice is not None:  # a failed delete goes on after the run has exited
+        notice.finish(time.time() + notice.lost_after + 60.0)
     return 0
+
+
+def _acknowledge() -> None:
+    """Tell the training process (waiting in ``end()``) that the first delete was tried."""
+    try:
+        os.write(sys.stdout.fileno(), ACK)
+    except OSError:  # it has gone
+        pass
 
 
 def _report_death(run: _Run, parent: _Parent, config, client, budget, died_at: float,
