@@ -89,6 +89,33 @@ class ForkWorkers(training.Extension):
         print("FORKED", flush=True)
 
 
+def _square(x: int) -> int:
+    return x * x
+
+
+class PoolTerminate(training.Extension):
+    """At the first iteration: a ``multiprocessing.Pool`` of forked workers does some
+    work, then ``Pool.terminate()`` (SIGTERM to each worker); prints ``TERMINATED <s>``."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def __call__(self, trainer) -> None:
+        if self.done:
+            return
+        self.done = True
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(2)
+        assert pool.map(_square, range(4)) == [0, 1, 4, 9]
+        start = time.monotonic()
+        pool.terminate()
+        pool.join()
+        print(f"TERMINATED {time.monotonic() - start:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -110,6 +137,9 @@ def main() -> None:
     parser.add_argument("--fork-workers", action="store_true",
                         help="fork two workers as a DataLoader would: one exits at once, "
                              "one lives as long as the training process does")
+    parser.add_argument("--pool", action="store_true",
+                        help="start a multiprocessing.Pool at the first iteration and "
+                             "terminate it")
     parser.add_argument("--lost-after", type=float, default=None)
     parser.add_argument("--no-watchdog", action="store_true",
                         help="watchdog=False: the training process keeps its notice itself")
@@ -133,6 +163,8 @@ def main() -> None:
         extra.append(Die(args.die, args.die_at))
     if args.fork_workers:
         extra.append(ForkWorkers())
+    if args.pool:
+        extra.append(PoolTerminate())
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)

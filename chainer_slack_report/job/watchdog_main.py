@@ -129,6 +129,7 @@ def main() -> int:
     client = _client(config)
     budget = _budget(config, client)
     notice: Optional[LostNotice] = None
+    old_notices: List[LostNotice] = []  # of earlier messages, whose delete failed once
     died_at = None
     while True:
         for item in reader.drain():  # what is buffered, and what is readable now
@@ -136,6 +137,10 @@ def main() -> int:
         fault.read()
         if run.done:
             break
+        if notice is not None and run.ref and [notice.channel_id, notice.thread_ts] != run.ref:
+            if not notice.cancel():  # the run continues in a new message: so does the notice
+                old_notices.append(notice)  # its failed delete is retried below
+            notice = None
         if run.ref and notice is None and config.get("lost_after"):
             notice = LostNotice(client, run.ref[0], run.ref[1],
                                 lost_after=float(config["lost_after"]),
@@ -144,9 +149,11 @@ def main() -> int:
             died_at = time.time()
             break
         timeout = _POLL if parent.fd is None else None
-        if notice is not None:
-            wait = notice.keep()
-            timeout = wait if timeout is None else min(timeout, wait)
+        for keeping in ([notice] if notice is not None else []) + old_notices:
+            wait = keeping.keep() if keeping is notice else keeping.retry_delete()
+            if wait is not None:
+                timeout = wait if timeout is None else min(timeout, wait)
+        old_notices = [old for old in old_notices if not old.settled]
         _wait([reader.fd, fault.fd, parent.fd], timeout)
     if died_at is not None:
         time.sleep(OOM_GRACE)  # let the kernel count the kill; let the pipes drain
@@ -158,8 +165,8 @@ def main() -> int:
     if notice is not None:
         notice.cancel()  # the first try; end() waits for the acknowledgement
     _acknowledge()
-    if notice is not None:  # a failed delete goes on after the run has exited
-        notice.finish(time.time() + notice.lost_after + 60.0)
+    for left in ([notice] if notice is not None else []) + old_notices:
+        left.finish(time.time() + left.lost_after + 60.0)  # also after the run exited
     return 0
 
 
