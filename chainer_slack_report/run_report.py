@@ -24,6 +24,7 @@ import sys
 import threading
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
+from .guard.stall import Stall, StallWatch, resumed_reply, stall_reply
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
 from .job.watchdog import Watchdog, start_watchdog
@@ -164,6 +165,7 @@ class RunReport:
         self._phase = _Phase.NEW
         self._signals = TerminationHandler(self._on_signal)
         self._watchdog: Optional[Watchdog] = None
+        self._stall: Optional[StallWatch] = None  # finds a hung run (stall_after)
         self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
         self._keeper_lock = threading.Lock()
 
@@ -271,6 +273,8 @@ class RunReport:
         if watch_signals:
             self._signals.install()
         self._start_watchdog(resume)
+        if self.options.stall_after is not None:  # a hung run: [Stalled] and one reply
+            self._stall = StallWatch(self.options.stall_after, on_stall=self._stalled)
         self._live.start()
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
@@ -284,10 +288,14 @@ class RunReport:
                 self._blocks.push(rows)
             if self._watchdog is not None:
                 self._watchdog.rows(rows, self._message.elapsed)
+            if self._stall is not None:
+                self._resumed(self._stall.row())
             self.refresh()
 
     def running(self, status: Status = Status.TRAINING) -> None:
         """The run is running (``[Training]``); a change is sent, a repeat is not."""
+        if self._message.status is Status.STALLED and status is Status.TRAINING:
+            return  # only rows end a stall
         if self._phase is _Phase.LIVE and self._message.show(status):
             if self._watchdog is not None:
                 self._watchdog.status(status, self._message.elapsed)
@@ -333,6 +341,8 @@ class RunReport:
         if self.ended:
             return self.delivered
         self._signals.restore()
+        if self._stall is not None:
+            self._stall.stop()
         first_phase, self._phase = self._phase, _Phase.ENDING
         rank, size = self.process
         if size > 1 and outcome.status is Status.FAILED:
@@ -456,6 +466,24 @@ class RunReport:
                 join_timeout=self.options.http_timeout)
         if old is not None:
             self._stop_keeper(old)
+
+    def _stalled(self, stall: Stall) -> None:
+        """(stall thread) No new row for ``stall_after``: ``[Stalled]`` and one reply."""
+        live = self._live
+        if self._phase is not _Phase.LIVE or live is None:
+            return
+        self._message.show(Status.STALLED)
+        message = self._message
+        live.reply(lambda: stall_reply(stall, mentions=message.mentions.render(),
+                                       summary=message.latest_summary()))
+
+    def _resumed(self, stall: Optional[Stall]) -> None:
+        """Rows came again after ``stall`` (if any): ``[Training]``, and the thread says so."""
+        if stall is None or self._live is None or self._message.status is not Status.STALLED:
+            return
+        self._message.show(Status.TRAINING)
+        text = resumed_reply(stall, self._stall.last_row)
+        self._live.reply(lambda: text)
 
     def _report_rank_failure(self, outcome: Outcome) -> bool:
         """A rank other than 0 failed: show it in the job's message (or a new one)."""

@@ -44,8 +44,8 @@ class Die(training.Extension):
     trigger = (1, "iteration")
     priority = training.PRIORITY_READER - 1  # after LogReport and SlackReport
 
-    def __init__(self, how: str, at: int) -> None:
-        self.how, self.at = how, at
+    def __init__(self, how: str, at: int, until: str = "") -> None:
+        self.how, self.at, self.until = how, at, until
 
     def __call__(self, trainer) -> None:
         if trainer.updater.epoch_detail < self.at:
@@ -65,6 +65,11 @@ class Die(training.Extension):
         elif self.how == "hang":
             while True:
                 time.sleep(3600)
+        elif self.how == "hang-until":  # until the file --hang-file exists, once
+            self.at = float("inf")
+            while not os.path.exists(self.until):
+                time.sleep(0.05)
+            print("GOING ON", flush=True)
 
 
 class ForkWorkers(training.Extension):
@@ -129,7 +134,11 @@ def main() -> None:
     parser.add_argument("--exit-timeout", type=float, default=120.0)
     parser.add_argument("--user-handler", action="store_true",
                         help="install a SIGTERM handler of the user's that exits with 3")
-    parser.add_argument("--die", choices=["segfault", "os-exit", "oom", "hang"],
+    parser.add_argument("--hang-file", default="",
+                        help="with --die hang-until: the file whose creation ends the hang")
+    parser.add_argument("--stall-after", default="auto",
+                        type=lambda v: v if v in ("auto", "none") else float(v))
+    parser.add_argument("--die", choices=["segfault", "os-exit", "oom", "hang", "hang-until"],
                         help="at --die-at: die of SIGSEGV in native code, leave by "
                              "os._exit(3), allocate until the OOM killer ends it, or stop "
                              "logging (sleep) for good")
@@ -157,10 +166,11 @@ def main() -> None:
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
                          finish_mentions=args.mentions, watchdog=not args.no_watchdog,
+                         stall_after=None if args.stall_after == "none" else args.stall_after,
                          template="{status} {args}\n{content}")
     extra = [Pace(args.sleep)]
     if args.die:
-        extra.append(Die(args.die, args.die_at))
+        extra.append(Die(args.die, args.die_at, args.hang_file))
     if args.fork_workers:
         extra.append(ForkWorkers())
     if args.pool:
