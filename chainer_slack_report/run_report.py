@@ -166,6 +166,8 @@ class RunReport:
         self._signals = TerminationHandler(self._on_signal)
         self._watchdog: Optional[Watchdog] = None
         self._stall: Optional[StallWatch] = None  # finds a hung run (stall_after)
+        self._unstalled = Status.TRAINING  # the status a stall replaced
+        self._snapshot_waited = False
         self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
         self._keeper_lock = threading.Lock()
 
@@ -294,7 +296,7 @@ class RunReport:
 
     def running(self, status: Status = Status.TRAINING) -> None:
         """The run is running (``[Training]``); a change is sent, a repeat is not."""
-        if self._message.status is Status.STALLED and status is Status.TRAINING:
+        if self._message.status is Status.STALLED and not status.final:
             return  # only rows end a stall
         if self._phase is _Phase.LIVE and self._message.show(status):
             if self._watchdog is not None:
@@ -316,6 +318,20 @@ class RunReport:
         if self._live is None or not self._live.wait_posted(timeout):
             return None
         return self.message_ref
+
+    def snapshot_ref(self) -> Optional[MessageRef]:
+        """The message a snapshot (or state dict) stores.
+
+        If Slack has not answered the first post yet, waits for it — at most
+        ``flush_timeout`` seconds, once a run — so that a run resumed from a
+        snapshot taken that early continues the same message instead of
+        posting a second one.  None without a message.
+        """
+        ref = self.message_ref
+        if ref is None and self._phase is _Phase.LIVE and not self._snapshot_waited:
+            self._snapshot_waited = True  # Slack down: later snapshots do not wait again
+            ref = self.wait_posted(self.options.flush_timeout)
+        return ref
 
     def end(self, outcome: Outcome, *, files: Sequence[str] = (),
             background: bool = True) -> bool:
@@ -472,6 +488,7 @@ class RunReport:
         live = self._live
         if self._phase is not _Phase.LIVE or live is None:
             return
+        self._unstalled = self._message.status  # [Training], or a command's [Running]
         self._message.show(Status.STALLED)
         message = self._message
         live.reply(lambda: stall_reply(stall, mentions=message.mentions.render(),
@@ -481,8 +498,8 @@ class RunReport:
         """Rows came again after ``stall`` (if any): ``[Training]``, and the thread says so."""
         if stall is None or self._live is None or self._message.status is not Status.STALLED:
             return
-        self._message.show(Status.TRAINING)
-        text = resumed_reply(stall, self._stall.last_row)
+        self._message.show(self._unstalled)
+        text = resumed_reply(stall, self._stall.last_row, self._unstalled)
         self._live.reply(lambda: text)
 
     def _report_rank_failure(self, outcome: Outcome) -> bool:

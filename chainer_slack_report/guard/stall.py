@@ -223,7 +223,8 @@ def stall_reply(stall: Stall, *, mentions: str, summary: str) -> str:
     return text + (f" It last showed: {summary}." if summary else "")
 
 
-def resumed_reply(stall: Stall, now: float) -> str:
-    """The thread reply when rows come again after ``stall`` (clock time ``now``)."""
-    return (f":arrow_forward: [Training] again: a new row after "
+def resumed_reply(stall: Stall, now: float, status: str = "[Training]") -> str:
+    """The thread reply when rows come again after ``stall`` (clock time ``now``) and the
+    status line says ``status`` again."""
+    return (f":arrow_forward: {status} again: a new row after "
             f"{format_elapsed(now - stall.last_row)} without one.")
