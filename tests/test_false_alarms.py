@@ -41,11 +41,13 @@ def test_a_failed_delete_of_the_notice_is_retried_until_it_is_gone(slack_emulato
                                                                     watchdog):
     FAULTS[fault](slack_emulator)
     proc = run(slack_emulator, *(["--no-watchdog"] if watchdog == "no watchdog" else []))
+    exited = slack_emulator.clock.now()
     (message,) = slack_emulator.messages("general")
     assert message.text.startswith("[Completed]")
     assert any(c.method == "chat.scheduleMessage" for c in slack_emulator.calls)
     tries = [c for c in slack_emulator.calls if c.method == "chat.deleteScheduledMessage"]
     assert tries and (tries[0].dropped or tries[0].status in (503, 429))  # the fault hit
+    assert tries[0].started <= exited  # the run ended only after the first try
     # the first try happened before the process ended; the watchdog (or, without one,
     # the exit of the interpreter) went on until the notice was deleted
     assert wait_until(lambda: slack_emulator.scheduled("general") == [], timeout=TIMEOUT)

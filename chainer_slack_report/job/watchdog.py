@@ -69,7 +69,7 @@ class Watchdog:
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._sent = threading.Event()  # "done" is written
+        self._sent = threading.Event()  # "done" is written (or the pipe is gone)
         self._feeder = threading.Thread(target=self._feed, name="SlackReport-watchdog-feeder",
                                         daemon=True)
         self._feeder.start()
@@ -148,6 +148,7 @@ class Watchdog:
         except (OSError, ValueError) as exc:  # the watchdog is gone: nothing to feed
             logger.info("the watchdog stopped reading (%s)", exc)
         finally:
+            self._sent.set()  # written, or never will be: done() waits no longer
             try:
                 pipe.close()
             except OSError:
