@@ -72,8 +72,8 @@ class Die(training.Extension):
             print("GOING ON", flush=True)
 
 
-class ForkWorkers(training.Extension):
-    """Forks two worker processes at the first iteration, as a DataLoader does."""
+class AtFirstIteration(training.Extension):
+    """Runs :meth:`once` at the first iteration only."""
 
     trigger = (1, "iteration")
 
@@ -81,9 +81,18 @@ class ForkWorkers(training.Extension):
         self.done = False
 
     def __call__(self, trainer) -> None:
-        if self.done:
-            return
-        self.done = True
+        if not self.done:
+            self.done = True
+            self.once()
+
+    def once(self) -> None:
+        raise NotImplementedError
+
+
+class ForkWorkers(AtFirstIteration):
+    """Forks two worker processes at the first iteration, as a DataLoader does."""
+
+    def once(self) -> None:
         parent = os.getpid()
         if os.fork() == 0:  # a worker that exits at once (no exit handlers, as in a fork)
             os._exit(0)
@@ -98,19 +107,11 @@ def _square(x: int) -> int:
     return x * x
 
 
-class PoolTerminate(training.Extension):
+class PoolTerminate(AtFirstIteration):
     """At the first iteration: a ``multiprocessing.Pool`` of forked workers does some
     work, then ``Pool.terminate()`` (SIGTERM to each worker); prints ``TERMINATED <s>``."""
 
-    trigger = (1, "iteration")
-
-    def __init__(self) -> None:
-        self.done = False
-
-    def __call__(self, trainer) -> None:
-        if self.done:
-            return
-        self.done = True
+    def once(self) -> None:
         import multiprocessing
 
         pool = multiprocessing.get_context("fork").Pool(2)
