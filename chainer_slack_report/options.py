@@ -15,6 +15,7 @@ import inspect
 import math
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
+from .guard.stall import AUTO, check_stall_after
 from .rendering.charts import chart_groups
 from .rendering.mentions import Mentions, MentionsArg
 from .rendering.message import DEFAULT_TEMPLATE
@@ -124,6 +125,16 @@ OPTIONS_DOC = """\
             the run is left to move it — the host is gone — Slack posts it,
             notifying ``finish_mentions``.  Default 900; at least 60, at most
             120 days (Slack's limit); None: no such notice.
+        stall_after (float, str or None): Seconds without a new row after
+            which a live run counts as hung (a deadlocked collective, a stuck
+            data loader, a full disk): the status line says ``[Stalled]`` and
+            one thread reply notifies ``finish_mentions`` with how long, the
+            usual gap between rows, the last row and whether the process uses
+            CPU (from ``/proc``); when rows come again the status is
+            ``[Training]`` again and the thread says so.  Default ``"auto"``:
+            4 times the longest gap between rows seen so far (the first from
+            the start), at least 600 (10 minutes), from the first row on;
+            None: off.
         layout (str): ``"text"`` (default): the message is mrkdwn text, the
             table a code block.  ``"blocks"``: Block Kit blocks — the status
             line; the table as a ``data_table`` users can sort and page (up to
@@ -171,6 +182,7 @@ class ReportOptions:
     plots: Union[bool, Sequence[str]] = False
     watchdog: bool = True
     lost_after: Optional[float] = 900.0
+    stall_after: Union[float, str, None] = AUTO
     layout: str = "text"
     chart: Optional[Sequence[Union[str, Sequence[str]]]] = None
 
@@ -205,6 +217,7 @@ class ReportOptions:
                                  f"{MAX_LOST_AFTER:g} seconds (120 days, chat.scheduleMessage's "
                                  f"limit), or None, got {self.lost_after!r}")
             object.__setattr__(self, "lost_after", float(self.lost_after))
+        object.__setattr__(self, "stall_after", check_stall_after(self.stall_after))
         if not isinstance(self.layout, str) or self.layout not in LAYOUTS:
             kind = ValueError if isinstance(self.layout, str) else TypeError
             raise kind(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got "

@@ -27,6 +27,7 @@ class Status(str, enum.Enum):
     STARTED = "[Started]"  #: posted, the trainer has not run an iteration yet
     TRAINING = "[Training]"  #: training
     RUNNING = "[Running]"  #: a command run by ``chainer-slack-report run`` is running
+    STALLED = "[Stalled]"  #: alive, but no new row for ``stall_after`` seconds
     COMPLETED = "[Completed]"  #: ended normally
     FAILED = "[Failed]"  #: ended by an exception (or a non-zero exit status)
     INTERRUPTED = "[Interrupted]"  #: ended by Ctrl-C (SIGINT)
@@ -40,7 +41,7 @@ class Status(str, enum.Enum):
     @property
     def final(self) -> bool:
         """True for a status that ends the run."""
-        return self not in (Status.STARTED, Status.TRAINING, Status.RUNNING)
+        return self not in (Status.STARTED, Status.TRAINING, Status.RUNNING, Status.STALLED)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequ
 
 from .assembly import Assembly, ReportDescription
 from .guard.base import Guard
+from .guard.stall import Stall, StallWatch, resumed_reply, stall_reply
 from .guard.start import WATCHDOG_ENV, start_guard
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
@@ -157,6 +158,9 @@ class RunReport:
         self._signals = TerminationHandler(self._on_signal)
         #: Who announces the run if this process cannot (:mod:`~chainer_slack_report.guard`).
         self._guard = Guard()
+        self._stall: Optional[StallWatch] = None  # finds a hung run (stall_after)
+        self._unstalled = Status.TRAINING  # the status a stall replaced
+        self._snapshot_waited = False
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -267,6 +271,8 @@ class RunReport:
         self._guard.status(self._message.status, self._message.elapsed)
         if resume is not None:
             self._guard.posted(*resume)
+        if self.options.stall_after is not None:  # a hung run: [Stalled] and one reply
+            self._stall = StallWatch(self.options.stall_after, on_stall=self._stalled)
         self._live.start()
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
@@ -277,10 +283,14 @@ class RunReport:
         if rows:
             self._guard.rows(rows)  # first: the watchdog never lags the message
             self._assembly.push(rows)
+            if self._stall is not None:
+                self._resumed(self._stall.row())
             self.refresh()
 
     def running(self, status: Status = Status.TRAINING) -> None:
         """The run is running (``[Training]``); a change is sent, a repeat is not."""
+        if self._message.status is Status.STALLED and not status.final:
+            return  # only rows end a stall
         if self._phase is _Phase.LIVE and self._message.show(status):
             self._guard.status(status, self._message.elapsed)
             self.refresh()
@@ -300,6 +310,20 @@ class RunReport:
         if self._live is None or not self._live.wait_posted(timeout):
             return None
         return self.message_ref
+
+    def snapshot_ref(self) -> Optional[MessageRef]:
+        """The message a snapshot (or state dict) stores.
+
+        If Slack has not answered the first post yet, waits for it — at most
+        ``flush_timeout`` seconds, once a run — so that a run resumed from a
+        snapshot taken that early continues the same message instead of
+        posting a second one.  None without a message.
+        """
+        ref = self.message_ref
+        if ref is None and self._phase is _Phase.LIVE and not self._snapshot_waited:
+            self._snapshot_waited = True  # Slack down: later snapshots do not wait again
+            ref = self.wait_posted(self.options.flush_timeout)
+        return ref
 
     def end(self, outcome: Outcome, *, files: Sequence[str] = (),
             background: bool = True) -> bool:
@@ -325,6 +349,8 @@ class RunReport:
         if self.ended:
             return self.delivered
         self._signals.restore()
+        if self._stall is not None:
+            self._stall.stop()
         first_phase, self._phase = self._phase, _Phase.ENDING
         rank, size = self.process
         if size > 1 and outcome.status is Status.FAILED:
@@ -388,7 +414,26 @@ class RunReport:
         """The final text is delivered or given up: nothing is left to guard."""
         self._phase = _Phase.ENDED
         guard, self._guard = self._guard, Guard()
-        guard.done()
+        guard.done(wait=self.options.http_timeout + 1.0)  # after its first try to delete
+                                                          # the lost-host notice
+    def _stalled(self, stall: Stall) -> None:
+        """(stall thread) No new row for ``stall_after``: ``[Stalled]`` and one reply."""
+        live = self._live
+        if self._phase is not _Phase.LIVE or live is None:
+            return
+        self._unstalled = self._message.status  # [Training], or a command's [Running]
+        self._message.show(Status.STALLED)
+        message = self._message
+        live.reply(lambda: stall_reply(stall, mentions=message.mentions.render(),
+                                       summary=message.latest_summary()))
+
+    def _resumed(self, stall: Optional[Stall]) -> None:
+        """Rows came again after ``stall`` (if any): ``[Training]``, and the thread says so."""
+        if stall is None or self._live is None or self._message.status is not Status.STALLED:
+            return
+        self._message.show(self._unstalled)
+        text = resumed_reply(stall, self._stall.last_row, self._unstalled)
+        self._live.reply(lambda: text)
 
     def _report_rank_failure(self, outcome: Outcome) -> bool:
         """A rank other than 0 failed: show it in the job's message (or a new one)."""

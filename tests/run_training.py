@@ -44,8 +44,8 @@ class Die(training.Extension):
     trigger = (1, "iteration")
     priority = training.PRIORITY_READER - 1  # after LogReport and SlackReport
 
-    def __init__(self, how: str, at: int) -> None:
-        self.how, self.at = how, at
+    def __init__(self, how: str, at: int, until: str = "") -> None:
+        self.how, self.at, self.until = how, at, until
 
     def __call__(self, trainer) -> None:
         if trainer.updater.epoch_detail < self.at:
@@ -65,10 +65,15 @@ class Die(training.Extension):
         elif self.how == "hang":
             while True:
                 time.sleep(3600)
+        elif self.how == "hang-until":  # until the file --hang-file exists, once
+            self.at = float("inf")
+            while not os.path.exists(self.until):
+                time.sleep(0.05)
+            print("GOING ON", flush=True)
 
 
-class ForkWorkers(training.Extension):
-    """Forks two worker processes at the first iteration, as a DataLoader does."""
+class AtFirstIteration(training.Extension):
+    """Runs :meth:`once` at the first iteration only."""
 
     trigger = (1, "iteration")
 
@@ -76,9 +81,18 @@ class ForkWorkers(training.Extension):
         self.done = False
 
     def __call__(self, trainer) -> None:
-        if self.done:
-            return
-        self.done = True
+        if not self.done:
+            self.done = True
+            self.once()
+
+    def once(self) -> None:
+        raise NotImplementedError
+
+
+class ForkWorkers(AtFirstIteration):
+    """Forks two worker processes at the first iteration, as a DataLoader does."""
+
+    def once(self) -> None:
         parent = os.getpid()
         if os.fork() == 0:  # a worker that exits at once (no exit handlers, as in a fork)
             os._exit(0)
@@ -87,6 +101,25 @@ class ForkWorkers(training.Extension):
                 time.sleep(0.1)
             os._exit(0)
         print("FORKED", flush=True)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+class PoolTerminate(AtFirstIteration):
+    """At the first iteration: a ``multiprocessing.Pool`` of forked workers does some
+    work, then ``Pool.terminate()`` (SIGTERM to each worker); prints ``TERMINATED <s>``."""
+
+    def once(self) -> None:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(2)
+        assert pool.map(_square, range(4)) == [0, 1, 4, 9]
+        start = time.monotonic()
+        pool.terminate()
+        pool.join()
+        print(f"TERMINATED {time.monotonic() - start:.3f}", flush=True)
 
 
 def main() -> None:
@@ -102,7 +135,11 @@ def main() -> None:
     parser.add_argument("--exit-timeout", type=float, default=120.0)
     parser.add_argument("--user-handler", action="store_true",
                         help="install a SIGTERM handler of the user's that exits with 3")
-    parser.add_argument("--die", choices=["segfault", "os-exit", "oom", "hang"],
+    parser.add_argument("--hang-file", default="",
+                        help="with --die hang-until: the file whose creation ends the hang")
+    parser.add_argument("--stall-after", default="auto",
+                        type=lambda v: v if v in ("auto", "none") else float(v))
+    parser.add_argument("--die", choices=["segfault", "os-exit", "oom", "hang", "hang-until"],
                         help="at --die-at: die of SIGSEGV in native code, leave by "
                              "os._exit(3), allocate until the OOM killer ends it, or stop "
                              "logging (sleep) for good")
@@ -110,7 +147,12 @@ def main() -> None:
     parser.add_argument("--fork-workers", action="store_true",
                         help="fork two workers as a DataLoader would: one exits at once, "
                              "one lives as long as the training process does")
+    parser.add_argument("--pool", action="store_true",
+                        help="start a multiprocessing.Pool at the first iteration and "
+                             "terminate it")
     parser.add_argument("--lost-after", type=float, default=None)
+    parser.add_argument("--no-watchdog", action="store_true",
+                        help="watchdog=False: the training process keeps its notice itself")
     parser.add_argument("--mentions", default=None)
     parser.add_argument("--layout", default="text")
     parser.add_argument("--chart", nargs="*", default=None, metavar="KEY")
@@ -136,13 +178,16 @@ def main() -> None:
                          chart=args.chart, **options,
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
-                         finish_mentions=args.mentions,
+                         finish_mentions=args.mentions, watchdog=not args.no_watchdog,
+                         stall_after=None if args.stall_after == "none" else args.stall_after,
                          template="{status} {args}\n{content}")
     extra = [Pace(args.sleep)]
     if args.die:
-        extra.append(Die(args.die, args.die_at))
+        extra.append(Die(args.die, args.die_at, args.hang_file))
     if args.fork_workers:
         extra.append(ForkWorkers())
+    if args.pool:
+        extra.append(PoolTerminate())
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)

@@ -57,6 +57,7 @@ SAMPLES = {
     "plots": ({"plots": ["loss.png"]}, {}),
     "watchdog": ({"watchdog": False}, {}),
     "lost_after": ({"lost_after": 120.0}, {}),
+    "stall_after": ({"stall_after": 900.0}, {}),
     "layout": ({"layout": "blocks"}, {}),
     "chart": ({"chart": [["main/loss", "validation/main/loss"]]}, {"layout": "blocks"}),
 }

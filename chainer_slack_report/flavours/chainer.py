@@ -150,7 +150,7 @@ class SlackReport(ReportExtension, PrintReport):
         """
         super().serialize(serializer)
         if isinstance(serializer, serializer_module.Serializer):
-            ref = self.report.message_ref
+            ref = self.report.snapshot_ref()
             for key, value in zip(MESSAGE_KEYS, ref or ("", "")):
                 serializer(key, np.frombuffer(value.encode("utf-8"), dtype=np.uint8))
             return

@@ -199,7 +199,7 @@ class SlackReport(ReportExtension, PrintReport):
     def state_dict(self) -> Dict[str, Any]:
         """PrintReport's state (an owned LogReport's) and the message's channel ID and ``ts``."""
         state = super().state_dict()
-        ref = self.report.message_ref or self._resume
+        ref = self.report.snapshot_ref() or self._resume
         if ref is not None:
             state.update(zip(MESSAGE_KEYS, ref))
         return state

@@ -34,5 +34,14 @@ class Guard:
     def ended(self, status: str, detail: Optional[str], elapsed: float) -> None:
         """The run ended so; its final text is on its way."""
 
-    def done(self) -> None:
-        """The final text is in Slack, or given up: nothing is left to guard."""
+    def done(self, wait: float = 0.0) -> bool:
+        """The final text is in Slack, or given up: nothing is left to guard.
+
+        Args:
+            wait: Seconds to wait for the first try to delete the lost-host notice
+                (0: do not wait).
+
+        Returns:
+            bool: True if that first try was made within ``wait``.
+        """
+        return False

@@ -13,6 +13,7 @@ import threading
 from typing import Callable, Optional
 
 from ..transport.lost_notice import LostNotice
+from ..transport.notice_deletion import finish_deletion
 from .base import Guard
 
 __all__ = ["NoticeKeeper", "KeeperGuard"]
@@ -61,15 +62,18 @@ class KeeperGuard(Guard):
         lost_after (float): Seconds (see :class:`~.lost_notice.LostNotice`).
         text (callable): ``text(now) -> str``, the notice's mrkdwn.
         join_timeout (float): Seconds :meth:`done` waits for a call in flight.
+        exit_timeout (float): Seconds the interpreter waits at exit for a notice whose
+            first delete failed (it is retried in the background meanwhile).
     """
 
     def __init__(self, client, *, budget, lost_after: float, text: Callable[[float], str],
-                 join_timeout: float) -> None:
+                 join_timeout: float, exit_timeout: float) -> None:
         self._client = client
         self._budget = budget
         self._lost_after = lost_after
         self._text = text
         self._join_timeout = join_timeout
+        self._exit_timeout = exit_timeout
         self._keeper: Optional[NoticeKeeper] = None
         self._ending = False  # no new notice once the run ended
         self._lock = threading.Lock()
@@ -83,15 +87,23 @@ class KeeperGuard(Guard):
                 self._client, channel_id, ts, lost_after=self._lost_after, text=self._text,
                 budget=self._budget), join_timeout=self._join_timeout)
         if old is not None:
-            old.stop()
+            self._stop(old)
 
     def ended(self, status: str, detail: Optional[str], elapsed: float) -> None:
         with self._lock:
             self._ending = True
 
-    def done(self) -> None:
+    def done(self, wait: float = 0.0) -> bool:
         with self._lock:
             self._ending = True
             keeper, self._keeper = self._keeper, None
         if keeper is not None:
-            keeper.stop()
+            self._stop(keeper)
+        return keeper is not None
+
+    def _stop(self, keeper: NoticeKeeper) -> None:
+        """Delete the keeper's notice: the first try now; if it fails, go on trying in
+        the background (waited for at exit)."""
+        keeper.stop()
+        if not keeper.notice.settled:
+            finish_deletion(keeper.notice, exit_timeout=self._exit_timeout)

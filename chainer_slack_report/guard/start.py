@@ -44,7 +44,8 @@ def start_guard(description: ReportDescription, assembly: Assembly, live, *,
             return Guard()
         return KeeperGuard(live.client, budget=live.budget, lost_after=options.lost_after,
                            text=assembly.message.notice_text,
-                           join_timeout=options.http_timeout)
+                           join_timeout=options.http_timeout,
+                           exit_timeout=options.exit_timeout)
     if os.environ.get(WATCHDOG_ENV, "1") == "0":
         return Guard()
     client = live.client

@@ -32,6 +32,7 @@ import faulthandler
 import json
 import logging
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -101,6 +102,7 @@ class Watchdog(Guard):
         self._flush = False  # send now
         self._closed = False
         self._last_shown: Any = None  # (feeder thread) the shown rows last sent
+        self._sent = threading.Event()  # "done" is written (or the pipe is gone)
         self._feeder = threading.Thread(target=self._feed, name="SlackReport-watchdog-feeder",
                                         daemon=True)
         self._feeder.start()
@@ -136,9 +138,18 @@ class Watchdog(Guard):
         """The run ended so; if it dies before :meth:`done`, the watchdog delivers this."""
         self._send({"ended": [str(status), detail], "elapsed": elapsed})
 
-    def done(self) -> None:
+    def done(self, wait: float = 0.0) -> bool:
         """The final state is in Slack (or given up): the watchdog cancels the lost-host
-        notice and exits; it is reaped in the background."""
+        notice and exits; it is reaped in the background.
+
+        Args:
+            wait: Seconds to wait for the watchdog to have read "done" and tried
+                once to delete the notice (0: do not wait).  The wait also lets
+                the feeder thread write "done" while the interpreter exits.
+
+        Returns:
+            bool: True if the watchdog said within ``wait`` that it tried.
+        """
         self._send({"done": True})
         with self._cond:
             self._closed = True
@@ -147,6 +158,10 @@ class Watchdog(Guard):
             faulthandler.disable()
             os.close(self._fault_fd)
             self._fault_fd = None
+        if wait <= 0:
+            return False
+        deadline = time.monotonic() + wait
+        return self._sent.wait(wait) and _read_ack(self.process.stdout, deadline)
 
     # -- the feeder thread -----------------------------------------------------------
     def _send(self, message: Dict[str, Any]) -> None:
@@ -196,15 +211,41 @@ class Watchdog(Guard):
                     pipe.write((json.dumps(message) + "\n").encode("utf-8"))
                 pipe.flush()
                 if last or any("done" in m for m in batch):
+                    self._sent.set()
                     break
         except (OSError, ValueError) as exc:  # the watchdog is gone: nothing to feed
             logger.info("the watchdog stopped reading (%s)", exc)
         finally:
+            self._sent.set()  # written, or never will be: done() waits no longer
             try:
                 pipe.close()
             except OSError:
                 pass
             self.process.wait()  # reaped: no zombie is left behind
+
+
+#: What the watchdog writes on its stdout once it has tried to delete the notice.
+ACK = b"tried\n"
+
+
+def _read_ack(stdout, deadline: float) -> bool:
+    """Wait until ``deadline`` (monotonic) for :data:`ACK` on the watchdog's stdout."""
+    if stdout is None:
+        return False
+    fd = stdout.fileno()
+    got = b""
+    try:
+        while not got.endswith(ACK):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return False
+            chunk = os.read(fd, 64)
+            if not chunk:  # it exited
+                return False
+            got += chunk
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def start_watchdog(description: ReportDescription, token: Optional[str], *,
@@ -238,7 +279,7 @@ def start_watchdog(description: ReportDescription, token: Optional[str], *,
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "chainer_slack_report.guard.watchdog_main"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             pass_fds=(fault_read,) if fault_read is not None else (),
             start_new_session=True, close_fds=True)
     except OSError:

@@ -39,6 +39,7 @@ from ..job.oom import oom_counters, oom_verdict
 from ..job.procfs import OtherProcess
 from ..outcome import Outcome, Status
 from ..transport.lost_notice import LostNotice
+from .watchdog import ACK
 
 __all__ = ["main", "FAULT_WINDOW", "OOM_GRACE"]
 
@@ -124,6 +125,7 @@ def main() -> int:
     budget = run.assembly.budget(client)
     lost_after = run.options.lost_after
     notice: Optional[LostNotice] = None
+    old_notices: List[LostNotice] = []  # of earlier messages, whose delete failed once
     died_at = None
     while True:
         for item in reader.drain():  # what is buffered, and what is readable now
@@ -131,6 +133,10 @@ def main() -> int:
         fault.read()
         if run.done:
             break
+        if notice is not None and run.ref and [notice.channel_id, notice.thread_ts] != run.ref:
+            if not notice.cancel():  # the run continues in a new message: so does the notice
+                old_notices.append(notice)  # its failed delete is retried below
+            notice = None
         if run.ref and notice is None and lost_after:
             notice = LostNotice(client, run.ref[0], run.ref[1], lost_after=lost_after,
                                 text=run.message.notice_text, budget=budget)
@@ -138,9 +144,11 @@ def main() -> int:
             died_at = time.time()
             break
         timeout = _POLL if parent.fd is None else None
-        if notice is not None:
-            wait = notice.keep()
-            timeout = wait if timeout is None else min(timeout, wait)
+        for keeping in ([notice] if notice is not None else []) + old_notices:
+            wait = keeping.keep() if keeping is notice else keeping.retry_delete()
+            if wait is not None:
+                timeout = wait if timeout is None else min(timeout, wait)
+        old_notices = [old for old in old_notices if not old.settled]
         _wait([reader.fd, fault.fd, parent.fd], timeout)
     if died_at is not None:
         time.sleep(OOM_GRACE)  # let the kernel count the kill; let the pipes drain
@@ -150,8 +158,19 @@ def main() -> int:
         if not run.done:
             _report_death(run, parent, client, budget, died_at, fault, counters)
     if notice is not None:
-        notice.cancel()
+        notice.cancel()  # the first try; end() waits for the acknowledgement
+    _acknowledge()
+    for left in ([notice] if notice is not None else []) + old_notices:
+        left.finish(time.time() + left.lost_after + 60.0)  # also after the run exited
     return 0
+
+
+def _acknowledge() -> None:
+    """Tell the training process (waiting in ``end()``) that the first delete was tried."""
+    try:
+        os.write(sys.stdout.fileno(), ACK)
+    except OSError:  # it has gone
+        pass
 
 
 def _report_death(run: _Run, parent: _Parent, client, budget, died_at: float,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Tuple
 
-__all__ = ["OtherProcess"]
+__all__ = ["OtherProcess", "cpu_seconds"]
 
 
 class OtherProcess:
@@ -66,4 +66,15 @@ def _stat(pid: int) -> Optional[Tuple[str, int]]:
             fields = file.read().rsplit(")", 1)[1].split()
         return fields[0], int(fields[19])
     except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_seconds(pid: int) -> Optional[float]:
+    """CPU time, user + system, in seconds, that process ``pid`` (all its threads) has
+    used (``utime`` + ``stime`` of ``/proc/<pid>/stat``); None where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, AttributeError):
         return None

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Collection, Dict, Mapping, Optional, Union
+from typing import Callable, Collection, Dict, Mapping, Optional, Tuple, Union
 
 __all__ = ["SignalHandlers", "Handler", "end_with_signal", "signal_name", "CORE_SIGNALS"]
 
@@ -30,6 +30,18 @@ CORE_SIGNALS = frozenset(getattr(signal, name) for name in (
     "SIGXCPU", "SIGXFSZ") if hasattr(signal, name))
 
 _SURVIVE_WAIT = 0.5  # seconds: a signal sent to this process may reach another thread first
+# Our handlers restored while another was installed over them -> the handler they replaced:
+# whoever puts one of them back later (another report ending) puts back what it replaced.
+_RESTORED: Dict[Tuple[int, Handler], Union[Handler, int]] = {}
+
+
+def _unwrap(signum: int, handler):
+    """``handler``, or what it replaced if it is one of ours that was restored already."""
+    seen = set()
+    while callable(handler) and (signum, handler) in _RESTORED and id(handler) not in seen:
+        seen.add(id(handler))
+        handler = _RESTORED[signum, handler]
+    return handler
 
 
 def _in_main_thread() -> bool:
@@ -84,20 +96,30 @@ class SignalHandlers:
         return bool(self._previous)
 
     def previous(self, signum: int) -> Optional[Union[Handler, int]]:
-        """The handler ``signum`` had before :meth:`install`, or None if it was not
-        replaced (or is no longer: after :meth:`restore`)."""
-        return self._previous.get(signum)
+        """The handler ``signum`` had before :meth:`install` (what that one replaced, if it
+        is one of ours restored already), or None if it was not replaced (or is no
+        longer: after :meth:`restore`, unless another handler was over ours then)."""
+        previous = self._previous.get(signum)
+        if previous is None and signum in self._handlers:  # restored under another's
+            previous = _RESTORED.get((signum, self._handlers[signum]))
+        return _unwrap(signum, previous)
 
     def restore(self) -> None:
         """Put the previous handlers back where ours are still installed.
 
-        Idempotent; a handler someone installed over ours since is kept.
+        Idempotent; a handler someone installed over ours since is kept, and when
+        it puts ours back (another report ending), what ours replaced comes back
+        instead — so several reports in one process restore the user's handlers
+        whatever order they end in.
         """
         if not _in_main_thread():
             return
         for signum, previous in self._previous.items():
-            if signal.getsignal(signum) == self._handlers[signum]:
-                signal.signal(signum, previous)
+            ours = self._handlers[signum]
+            if signal.getsignal(signum) == ours:
+                signal.signal(signum, _unwrap(signum, previous))
+            else:
+                _RESTORED[signum, ours] = previous
         self._previous.clear()
 
     def __enter__(self) -> SignalHandlers:

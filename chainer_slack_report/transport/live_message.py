@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 #: First line of a message that replaces one that can no longer be edited.
 CONTINUATION_NOTE = "_(continues an earlier message that can no longer be edited)_\n"
 _MIN_BYTES = 400  # below this a msg_too_long budget cut is not worth it
+#: A request the client gave up on (a timeout, a dropped connection) may still be applied
+#: by Slack: for this many times the client's timeout after that, the final text may be
+#: overwritten by it, so it is sent again once this has passed.  (Slack documents no bound;
+#: this is a judgment: three times what the answer itself was allowed.)
+LATE_REQUEST_FACTOR = 3.0
 
 
 class LiveMessage:
@@ -115,6 +120,9 @@ class LiveMessage:
         self._sent: Optional[tuple] = None  # the (text, blocks) Slack shows
         self._clear_blocks = self.ts is not None  # Slack may show blocks a text edit must clear
         self._prefix = ""
+        self._unanswered_at: Optional[float] = None  # a request went unanswered then
+        self._resend_at: Optional[float] = None  # the final text again, then
+        self._late_window = LATE_REQUEST_FACTOR * float(getattr(client, "timeout", 10) or 10)
         self._warned: set = set()
         self._worker = LatestWorker(self._send, self._ready_at, refresh_after=refresh_after,
                                     name=f"{name}-worker", on_end=self._leave_budget)
@@ -225,10 +233,15 @@ class LiveMessage:
         """Render the newest text and show it in Slack; True when Slack shows it."""
         while self._prepare:
             self._prepare.pop(0)(self._client)
+        if final and self._resend_at is not None and time.monotonic() >= self._resend_at:
+            self._resend_at = None  # an earlier request may have landed over it: again
+            self._final_shown, self._sent = False, None
         if not (final and self._final_shown):
             if not self._show(final):
                 return False
             self._final_shown = final
+            if final:
+                self._resend_at = self._late_until()
         while self._replies:
             if not self._post_reply(self._replies[0]()):
                 return False
@@ -236,7 +249,18 @@ class LiveMessage:
         if final and self._files:
             files, self._files = self._files, []
             self._upload(files)
+        if final and self._resend_at is not None:  # delivered once that time has passed
+            self.pacing.hold(self._resend_at - time.monotonic())
+            return False
         return True
+
+    def _late_until(self) -> Optional[float]:
+        """While a request that went unanswered may still be applied after the final text
+        just shown: the ``time.monotonic()`` time from which it cannot; else None."""
+        if self._unanswered_at is None:
+            return None
+        until = self._unanswered_at + self._late_window
+        return until if until > time.monotonic() else None
 
     def _upload(self, paths: Sequence[str]) -> None:
         """Upload ``paths`` into the thread in one ``files_upload_v2`` call (best effort)."""
@@ -339,6 +363,8 @@ class LiveMessage:
             response = getattr(self._client, method.replace(".", "_"))(**kwargs)
         except Exception as exc:  # noqa: BLE001 - SlackApiError, urllib, socket, timeouts
             verdict = classify_exception(exc)
+            if not verdict.answered and method == "chat.update":  # Slack may apply it later
+                self._unanswered_at = time.monotonic()
             if budget is not None and verdict.action is Action.RATE_LIMITED:
                 budget.rate_limited(method, channel, verdict.retry_after or 0.0)
             self._on_failure(verdict)

@@ -4,7 +4,12 @@ While a run lives, :class:`LostNotice` keeps one thread reply scheduled with
 ``chat.scheduleMessage`` about ``lost_after`` seconds ahead, and moves it
 forward (a new one, then ``chat.deleteScheduledMessage`` of the old) before it
 fires — whether or not new rows came, so a long epoch is not a lost run.  At
-every end the run reports itself, :meth:`LostNotice.cancel` deletes it.  If
+every end the run reports itself, :meth:`LostNotice.cancel` deletes it; a delete
+that fails (a 503, a dropped connection, a 429) is retried with backoff, first
+in the rate budget (:meth:`LostNotice.retry_delete`), until it succeeds, until
+Slack says the notice is gone, or until its ``post_at`` has passed.  A notice
+that could not be deleted gets a thread reply saying the run reported its end
+(:meth:`LostNotice.give_up`), so the mention that may follow is not believed.  If
 nothing of the run is left to move it (the host lost power, the network split,
 the run and its watchdog were killed together), Slack posts it, and the reply
 notifies ``finish_mentions``.
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..warning import warn
 from .slack_errors import Action, classify_exception
@@ -39,6 +44,7 @@ MAX_LOST_AFTER = 120 * 86400.0
 _WINDOW = 300.0  # seconds: Slack's window of at most 30 scheduled messages per channel
 _WINDOW_TRIES = 6  # later windows tried after restricted_too_many
 _RETRY = 30.0  # seconds before a failed schedule is tried again
+_DELETE_BACKOFF = (1.0, 30.0)  # seconds: first and longest wait between two delete tries
 
 
 class LostNotice:
@@ -71,6 +77,14 @@ class LostNotice:
         self._scheduled_at = 0.0
         self._next_try = 0.0
         self._stopped: Optional[str] = None  # an error that no later call can fix
+        self._cancelled = False  # the run reported its end
+        #: True once a notice that should have been deleted was given up (and corrected).
+        self.given_up = False
+        # Notices to delete whose delete failed (scheduled_message_id -> post_at): retried.
+        self._stale: Dict[str, int] = {}
+        self._delete_at = 0.0  # when to try deleting them again
+        self._delete_wait = _DELETE_BACKOFF[0]
+        self._delete_error = ""  # why the last delete failed
 
     def keep(self) -> float:
         """Schedule the notice, or move it if half of ``lost_after`` has passed since.
@@ -84,20 +98,120 @@ class LostNotice:
         due = (self._next_try if self.scheduled_id is None
                else self._scheduled_at + self.lost_after / 2)
         if now < due:
-            return due - now
-        old = self.scheduled_id
+            retry = self.retry_delete()
+            return due - now if retry is None else min(retry, due - now)
+        old, old_post_at = self.scheduled_id, self.post_at
         if not self._schedule(now):
             return max(0.001, self._next_try - now)
         if old is not None:
-            self._delete(old)
-        return self.lost_after / 2
+            self._moved(old, old_post_at)
+        retry = self.retry_delete()
+        return self.lost_after / 2 if retry is None else min(retry, self.lost_after / 2)
 
     def cancel(self) -> bool:
-        """Delete the pending notice (the run reported its end itself).  True if none is
-        left pending.  Never raises."""
-        old, self.scheduled_id = self.scheduled_id, None
+        """Delete the pending notice (the run reported its end itself): the first try.
+
+        Returns:
+            bool: True if none is left pending.  False: a delete failed and is
+            retried by :meth:`retry_delete` (or :meth:`finish`).  Never raises.
+        """
         self._stopped = self._stopped or "cancelled"
-        return old is None or self._delete(old)
+        self._cancelled = True
+        if self.scheduled_id is not None:
+            self._stale[self.scheduled_id] = self.post_at or 0
+            self.scheduled_id = None
+            self._delete_at = 0.0  # the first try is now
+        return self.retry_delete() is None and not self.given_up
+
+    @property
+    def settled(self) -> bool:
+        """True when no notice that should be deleted can still be posted by mistake."""
+        return not self._stale
+
+    def retry_delete(self) -> Optional[float]:
+        """Try again to delete the notices whose delete failed (a moved one, or the one
+        :meth:`cancel` deleted), if it is time.
+
+        Waits double after each failure (1 s up to 30 s; at least a 429's
+        ``Retry-After``); the delete goes first in the rate budget.  A notice
+        whose ``post_at`` passed before it could be deleted, or that Slack
+        refuses for good to delete, gets the correction of :meth:`give_up`.
+
+        Returns:
+            float or None: Seconds until the next try; None once settled.  Never raises.
+        """
+        now = self._clock()
+        fired = [sid for sid, post_at in self._stale.items() if post_at and now > post_at]
+        if fired:
+            self.give_up(f"{self._delete_error or 'no answer'} until it was posted", fired)
+        if not self._stale:
+            return None
+        if now < self._delete_at:
+            return self._delete_at - now
+        for scheduled_id in list(self._stale):
+            verdict = self._delete(scheduled_id)
+            if verdict is None:
+                del self._stale[scheduled_id]
+                continue
+            self._delete_error = verdict.error
+            if verdict.action is Action.STOP:
+                self.give_up(verdict.error, [scheduled_id])
+                continue
+            wait = self._delete_wait
+            if verdict.action is Action.RATE_LIMITED:
+                wait = max(wait, verdict.retry_after or 0.0)
+            self._delete_wait = min(_DELETE_BACKOFF[1], self._delete_wait * 2)
+            self._delete_at = now + wait
+            logger.info("chat.deleteScheduledMessage failed (%s); trying again in %.1f s",
+                        verdict.error, wait)
+            return wait
+        self._delete_wait = _DELETE_BACKOFF[0]
+        return None
+
+    def give_up(self, reason: str, scheduled_ids: Optional[List[str]] = None) -> None:
+        """Stop deleting notices (default: all) that could not be deleted, and post a
+        thread reply at once saying the run was not lost, so the mention that Slack
+        may post is not believed.  One warning.  Never raises."""
+        ids = list(self._stale) if scheduled_ids is None else scheduled_ids
+        posts = [self._stale.pop(sid, 0) for sid in ids]
+        if not ids:
+            return
+        self.given_up = True
+        warn(f"SlackReport could not delete the scheduled 'lost' notice ({reason}); a "
+             f"thread reply says the run was not lost")
+        if not self._may("chat.postMessage", priority=True):
+            logger.info("posting the correction over the spent rate budget")
+        at = int(min(p for p in posts if p) if any(posts) else self._clock())
+        fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+        ended = "reported its end" if self._cancelled else "is alive"
+        text = (f":white_check_mark: This run {ended}: a \"No news\" reply posted here "
+                f"at <!date^{at}^{{date_short_pretty}} {{time}}|{fallback}> is a notice "
+                f"Slack could not be made to delete ({reason}); the run was not lost.")
+        try:
+            self._client.chat_postMessage(channel=self.channel_id, thread_ts=self.thread_ts,
+                                          text=text)
+        except Exception as exc:  # noqa: BLE001 - SlackApiError, or no answer
+            logger.info("the correction reply failed too (%s)",
+                        classify_exception(exc).error)
+
+    def finish(self, deadline: float, sleep: Callable[[float], object] = time.sleep) -> bool:
+        """Retry deleting until settled or until ``deadline`` (then :meth:`give_up`).
+
+        Args:
+            deadline: Time of the notice's clock (Unix seconds) to stop at.
+            sleep: ``sleep(seconds)``; a true return value stops early (as
+                ``threading.Event.wait`` does once the event is set).
+
+        Returns:
+            bool: True if it was settled before the deadline.
+        """
+        while True:
+            wait = self.retry_delete()
+            if wait is None:
+                return True
+            if self._clock() + wait > deadline or sleep(wait):
+                self.give_up(f"{self._delete_error}; no time left to try again")
+                return False
 
     # -- Slack calls -------------------------------------------------------------------
     def _schedule(self, now: float) -> bool:
@@ -127,7 +241,9 @@ class LostNotice:
                           f"the next {_WINDOW_TRIES} five-minute windows", now)
         return False
 
-    def _delete(self, scheduled_id: str) -> bool:
+    def _delete(self, scheduled_id: str):
+        """One ``chat.deleteScheduledMessage``, first in the budget: None if the notice is
+        gone (deleted now, or posted/deleted before), else the failure's verdict."""
         if not self._may("chat.deleteScheduledMessage", priority=True):
             # A notice left pending would post a false "lost" reply: delete it anyway.
             logger.info("deleting scheduled notice %s over the spent rate budget",
@@ -136,13 +252,21 @@ class LostNotice:
             self._client.chat_deleteScheduledMessage(channel=self.channel_id,
                                                      scheduled_message_id=scheduled_id)
         except Exception as exc:  # noqa: BLE001 - SlackApiError, or no answer
-            error = classify_exception(exc).error
-            if error == "invalid_scheduled_message_id":  # already posted or deleted
-                return True
-            warn(f"SlackReport could not delete the scheduled 'lost' notice ({error}); "
-                 f"Slack will post it at {self.post_at}")
-            return False
-        return True
+            verdict = classify_exception(exc)
+            if verdict.error == "invalid_scheduled_message_id":  # already posted or deleted
+                return None
+            if verdict.action is Action.RATE_LIMITED and self._budget is not None:
+                self._budget.rate_limited("chat.deleteScheduledMessage", self.channel_id,
+                                          verdict.retry_after or 0.0)
+            return verdict
+        return None
+
+    def _moved(self, old: str, post_at: Optional[int]) -> None:
+        """Delete the notice a move replaced; a failed delete is retried with
+        :meth:`retry_delete` before that notice's ``post_at``."""
+        self._stale[old] = post_at or 0
+        self._delete_at = 0.0
+        self.retry_delete()
 
     def _may(self, method: str, priority: bool = False) -> bool:
         """Ask the shared budget for one call of ``method`` (True: go)."""

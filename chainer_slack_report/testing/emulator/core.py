@@ -380,6 +380,12 @@ class SlackEmulator:
         """HTTP 429, ``{"error": "ratelimited"}`` with a ``Retry-After`` header."""
         self.fail(method, "ratelimited", status=429, times=times, retry_after=retry_after)
 
+    def drop(self, method: str = "*", times: float = 1) -> None:
+        """Close the connection of the next ``times`` calls of ``method`` without an
+        answer (a dropped connection; the call may or may not have been applied)."""
+        with self._lock:
+            self._faults.add(Fault(method, None, 0, None, times, dropped=True))
+
     def clear_faults(self) -> None:
         """Forget every fault :meth:`fail` and :meth:`rate_limit` injected."""
         with self._lock:
@@ -472,6 +478,9 @@ class SlackEmulator:
                 "Retry-After": retry_after_header(wait, self.retry_after_resolution)})
         with self._lock:
             fault = self._faults.take(request.method)
+        if fault is not None and fault.dropped:
+            call.dropped = True
+            return Answer.closed()
         if fault is not None:
             call.status, call.error = fault.status, fault.error
             headers = {}

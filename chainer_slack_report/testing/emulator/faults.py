@@ -22,6 +22,7 @@ class Fault:
     status: int  #: HTTP status
     retry_after: Optional[float]  #: seconds for ``Retry-After``; None: no header
     remaining: float  #: answers left; ``float("inf")``: until cleared
+    dropped: bool = False  #: close the connection without an answer instead
 
 
 class Faults:

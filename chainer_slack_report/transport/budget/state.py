@@ -16,6 +16,11 @@ from typing import Any, Dict, List, Optional
 
 __all__ = ["VERSION", "Run", "Bucket", "State", "is_number"]
 
+#: The largest PID a state file may name (Linux's ``pid_max`` is at most 2**22).
+MAX_PID = 2**31 - 1
+#: The largest ``calls`` a bucket may hold (Slack's limits are tens to hundreds a minute).
+MAX_CALLS = 10**6
+
 #: Version of the state file's layout; a file of another version is started afresh.
 #: 1: keys ``v``, ``keys``, ``eff``, ``ra``, ``mark`` (0.x); 2: the field names below.
 VERSION = 2
@@ -31,7 +36,7 @@ def _all_finite(values: Any) -> bool:
     """Whether the iterable ``values`` holds only finite numbers; cheap for long lists."""
     try:
         return math.isfinite(sum(values, 0.0))
-    except TypeError:
+    except (TypeError, OverflowError):  # not numbers; an int too large for a float
         return False
 
 
@@ -59,6 +64,8 @@ class Run:
         if not (isinstance(raw, dict) and isinstance(raw.get("pid"), int)
                 and isinstance(raw.get("host"), str) and is_number(raw.get("seen"))):
             return None
+        if not 0 < raw["pid"] <= MAX_PID:
+            raise ValueError(f"PID {raw['pid']} is out of range")
         last = raw.get("last_call")
         last = (dict(zip(last, map(float, last.values())))
                 if isinstance(last, dict) and _all_finite(last.values()) else {})
@@ -108,6 +115,8 @@ class Bucket:
                 and _all_finite(raw["grants"])):
             return None
         calls = raw["calls"]
+        if calls > MAX_CALLS:
+            raise ValueError(f"{calls} calls a window is out of range")
         return cls(calls=calls, per=max(0.0, float(raw["per"])),
                    effective=min(max(1.0, float(raw["effective"])), float(max(1, calls))),
                    grants=sorted(map(float, raw["grants"])),
@@ -122,11 +131,15 @@ class State:
 
     runs: Dict[str, Run] = field(default_factory=dict)
     buckets: Dict[str, Bucket] = field(default_factory=dict)
+    #: Why the file's state was dropped as a whole (a value out of range), else None.
+    reset: Optional[str] = field(default=None, compare=False)
 
     @classmethod
     def from_json(cls, data: bytes) -> State:
         """The state in a file's bytes; empty, truncated, not JSON, of another
-        :data:`VERSION` or malformed: a fresh state, or one without the malformed parts."""
+        :data:`VERSION` or malformed: a fresh state, or one without the malformed parts.
+        A value out of range (a PID or a count too large to use) makes it a fresh
+        state whose :attr:`reset` says why: nothing in a file can raise later."""
         state = cls()
         try:
             raw = json.loads(data)
@@ -139,7 +152,10 @@ class State:
             found = raw.get(name)
             if isinstance(found, dict):
                 for key, value in found.items():
-                    part = parse(value)
+                    try:
+                        part = parse(value)
+                    except (ValueError, OverflowError) as exc:  # a float() of a huge int
+                        return cls(reset=f"{name} {key!r}: {exc}")
                     if part is not None:
                         parts[key] = part
         return state

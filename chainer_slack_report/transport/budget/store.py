@@ -76,7 +76,7 @@ class _Guard:
 _REGISTRY_LOCK = threading.Lock()
 _GUARDS: Dict[str, _Guard] = {}  # state file path -> guard of the threads of this process
 _MEMORY: Dict[str, _MemoryStore] = {}  # state name -> in-process state
-_WARNED: set = set()  # directories already warned about
+_WARNED: set = set()  # directories (and reset state files) already warned about
 
 
 def _after_fork_in_child() -> None:
@@ -147,9 +147,15 @@ class _FileStore:
     def _read(self) -> State:
         try:
             with open(self.path, "rb") as f:
-                return State.from_json(f.read())
+                state = State.from_json(f.read())
         except FileNotFoundError:
             return State()
+        if state.reset and self.path not in _WARNED:
+            _WARNED.add(self.path)
+            warnings.warn(f"chainer_slack_report: the shared Slack rate budget's state file "
+                          f"{self.path!r} held a value out of range ({state.reset}); it is "
+                          f"started afresh", SlackReportWarning, stacklevel=2)
+        return state
 
     def update(self, fn: Change[_T], clock: Callable[[], float]) -> _T:
         with self._guard.lock:
@@ -157,7 +163,7 @@ class _FileStore:
             try:
                 state = self._read()
                 result, changed = fn(state, clock())  # the clock is read under the lock
-                if changed:
+                if changed or state.reset:  # a reset state is written back at once
                     with open(self._tmp, "wb") as f:
                         f.write(state.to_json())
                     os.replace(self._tmp, self.path)
