@@ -15,11 +15,13 @@ import math
 import os
 import socket
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 from .limits import CHAT_DELETE_SCHEDULED, CHAT_POST_MESSAGE, Limit
+from .redis_store import RedisStore
 from .state import Bucket, Run, State, is_number
 from .store import BudgetStore, Busy, default_state_dir, state_name
+from .store_url import StoreURL, store_url
 
 __all__ = ["SharedBudget", "RunBudget"]
 
@@ -52,7 +54,8 @@ def _cap(effective: float, reserve: float, priority: bool) -> int:
 
 
 class SharedBudget:
-    """The Slack rate budget of all runs on this host that share a token and API URL.
+    """The Slack rate budget of all runs that share a token and API URL: on this host,
+    or on every host that names the same Redis ``store``.
 
     Args:
         token (str): The bot token.  Only a hash of it is kept (it names the
@@ -63,7 +66,12 @@ class SharedBudget:
         state_dir (str, optional): Directory of the state files; default
             :func:`.default_state_dir`.  If it cannot be created or written,
             the budget is kept in this process only, with one
-            :class:`~chainer_slack_report.SlackReportWarning`.
+            :class:`~chainer_slack_report.SlackReportWarning`.  With a
+            ``store``, it holds the state only while the Redis server does not answer.
+        store (str, StoreURL or None): A Redis URL (``redis://[:password@]host:port/db``,
+            ``rediss://…``, ``unix://…``) to keep the state in, shared by every
+            host; None reads ``$CHAINER_SLACK_REPORT_STORE``; neither: the state
+            file.  See :mod:`.redis_store`; needs redis-py.
         reserve (float): Fraction of each window (0 ≤ reserve < 1) that only
             priority calls may use.  Default 0.2: intermediate ``chat.update``
             calls get 40 of 50 a minute, 10 are always left for finals.
@@ -71,20 +79,24 @@ class SharedBudget:
             still counts as active (default 120: two ``chat.update`` windows).
         lock_timeout (float): Seconds to wait for the state's file lock before
             giving up on one operation (a holder stopped with SIGSTOP, say).
-        clock (callable): Wall-clock time in seconds, the same in every
-            process (default :func:`time.time`); tests inject their own.
+        clock (callable or None): Wall-clock time in seconds, the same in every
+            process; None: :func:`time.time` (the Redis server's ``TIME`` in
+            Redis); tests inject their own.
 
     Raises:
         TypeError: ``token`` or ``api_url`` is not a str.
-        ValueError: ``reserve``, ``horizon`` or ``lock_timeout`` is out of range.
+        ValueError: ``reserve``, ``horizon`` or ``lock_timeout`` is out of range;
+            ``store`` (or the variable) is not a Redis URL.
+        ImportError: A ``store`` is named but redis-py is not installed.
 
     Every method is thread-safe and safe across processes.  Times are in
     seconds.  A ``run_id`` must be unique per run on the host (e.g. a UUID).
     """
 
     def __init__(self, token: str, api_url: str, *, state_dir: Optional[str] = None,
-                 reserve: float = 0.2, horizon: float = 120.0, lock_timeout: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 store: Union[str, StoreURL, None] = None, reserve: float = 0.2,
+                 horizon: float = 120.0, lock_timeout: float = 5.0,
+                 clock: Optional[Callable[[], float]] = None) -> None:
         if not isinstance(token, str) or not isinstance(api_url, str):
             raise TypeError("SharedBudget needs the token and the API URL as str")
         if not (is_number(reserve) and 0.0 <= reserve < 1.0):
@@ -99,12 +111,27 @@ class SharedBudget:
         self._host = socket.gethostname()
         directory = state_dir if state_dir is not None else default_state_dir()
         self.state_dir = os.path.expanduser(directory)
-        self._store = BudgetStore(self.state_dir, self._name, lock_timeout=lock_timeout,
-                                  clock=clock)
+        url = store if isinstance(store, StoreURL) else store_url(store)
+
+        def host_file() -> BudgetStore:
+            return BudgetStore(self.state_dir, self._name, lock_timeout=lock_timeout,
+                               clock=clock or time.time)
+        if url is None:
+            self._store: Union[BudgetStore, RedisStore] = host_file()
+        else:
+            self._store = RedisStore(url, self._name, fallback=host_file,
+                                     lock_timeout=lock_timeout, clock=clock)
 
     def __repr__(self) -> str:
         where = self.path if self.path is not None else "in-process"
+        if self.store is not None:
+            where = self._store.where()
         return f"<SharedBudget {self._name} {where}>"
+
+    @property
+    def store(self) -> Optional[StoreURL]:
+        """The Redis server the state is kept in, or None for the host's state file."""
+        return getattr(self._store, "url", None)
 
     @property
     def path(self) -> Optional[str]:
@@ -116,7 +143,7 @@ class SharedBudget:
     def _alive(self, run: Run, now: float) -> bool:
         if min(run.seen, now) <= now - self.horizon:
             return False
-        return run.host != self._host or _pid_alive(run.pid)
+        return run.host != self._host or not self._store.checks_pids or _pid_alive(run.pid)
 
     def _prune(self, state: State, now: float) -> bool:
         """Drop runs no longer active and grants out of their window; True if changed."""
@@ -144,8 +171,17 @@ class SharedBudget:
             if kept != bucket.grants:
                 bucket.grants = kept
                 changed = True
-            if bucket.blocked_until > now + bucket.block_seconds:  # set back during a block
+            # Times after now (a clock set back, another process's clock ahead) are
+            # clamped, so that no clock can block the others for the difference.
+            if bucket.block_seconds > _MAX_RETRY_AFTER:
+                bucket.block_seconds = _MAX_RETRY_AFTER
+                changed = True
+            if bucket.blocked_until > now + bucket.block_seconds:
                 bucket.blocked_until = now + bucket.block_seconds
+                changed = True
+            latest_increase = bucket.blocked_until + bucket.per  # what on_rate_limited sets
+            if bucket.next_increase > max(latest_increase, now + bucket.per):
+                bucket.next_increase = max(latest_increase, now + bucket.per)
                 changed = True
             if (not kept and bucket.blocked_until <= now
                     and bucket.effective >= bucket.calls):
