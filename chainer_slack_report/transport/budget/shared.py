@@ -129,6 +129,12 @@ class SharedBudget:
         return f"<SharedBudget {self._name} {where}>"
 
     @property
+    def name(self) -> str:
+        """The state's name (16 hex digits of a hash of the API URL and token): the state
+        file's name, and the Redis key's after its prefix."""
+        return self._name
+
+    @property
     def store(self) -> Optional[StoreURL]:
         """The Redis server the state is kept in, or None for the host's state file."""
         return getattr(self._store, "url", None)
