@@ -20,7 +20,7 @@ from .rendering.mentions import Mentions, MentionsArg
 from .rendering.message import DEFAULT_TEMPLATE
 from .rendering.normalizers import Normalizer, RowPolicy, make_policy
 from .rendering.template import Template
-from .transport.budget import Limit
+from .transport.budget import Limit, store_url
 from .transport.lost_notice import MAX_LOST_AFTER, MIN_LOST_AFTER
 
 __all__ = ["ReportOptions", "OPTIONS_DOC", "FIRST_ARGS_DOC", "flavour_signature",
@@ -92,14 +92,21 @@ OPTIONS_DOC = """\
             interpreter waits for it at exit for at most this many seconds
             (default 120; 0: write it to stderr at once instead).
         update_limit (tuple or None): ``(calls, seconds)``: the ``chat.update``
-            calls that all runs using this token on this host may make
-            together per window; default ``(50, 60.0)``, Slack's Tier 3
+            calls that all runs using this token on this host (on every host,
+            with ``store``) may make together per window; default ``(50, 60.0)``, Slack's Tier 3
             limit, which Slack counts per app per workspace.  The runs share
             it fairly through a small state file (directory:
             ``$CHAINER_SLACK_REPORT_STATE_DIR``, else
             ``$XDG_CACHE_HOME/chainer_slack_report`` or
             ``~/.cache/chainer_slack_report``); a fifth of it is kept for final
             updates.  None: no shared budget, only ``min_interval`` paces.
+        store (str or None): A Redis server (or Valkey) that the runs of this
+            token on every host share the budget of ``update_limit`` in:
+            ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS) or
+            ``unix:///path/to/socket``; needs redis-py (the ``redis`` extra).
+            None (default): ``$CHAINER_SLACK_REPORT_STORE`` if set, else each
+            host's state file.  While the server does not answer, one warning
+            (host and port, never the password) and the host's state file.
         sparklines (list of str or None): Observation keys whose curve over the
             whole run is shown, one line each (``main/loss ▇▆▅▄▃▂▂▁▁ 0.0312``),
             after the table or where the template has ``{sparklines}``;
@@ -173,6 +180,7 @@ class ReportOptions:
     lost_after: Optional[float] = 900.0
     layout: str = "text"
     chart: Optional[Sequence[Union[str, Sequence[str]]]] = None
+    store: Optional[str] = dataclasses.field(default=None, repr=False)  # may hold a password
 
     def __post_init__(self) -> None:
         if not isinstance(self.template, str):
@@ -194,6 +202,7 @@ class ReportOptions:
             raise TypeError(f"client must be a slack_sdk.WebClient, got "
                             f"{type(client).__name__}")
         object.__setattr__(self, "update_limit", _check_limit(self.update_limit))
+        store_url(self.store)  # raises on a malformed URL (also in the variable)
         object.__setattr__(self, "sparklines", _check_keys("sparklines", self.sparklines))
         object.__setattr__(self, "plots", _check_plots(self.plots))
         if not isinstance(self.watchdog, bool):

@@ -419,7 +419,8 @@ class RunReport:
             "run_info": self._run_info, "show_header": self._message.header is not None,
             "lost_after": options.lost_after, "exit_timeout": options.exit_timeout,
             "update_limit": (None if options.update_limit is None else
-                             [options.update_limit.calls, options.update_limit.per])}
+                             [options.update_limit.calls, options.update_limit.per]),
+            "store": options.store}  # through the pipe, as the token: never on a command line
         try:
             self._watchdog = start_watchdog(config)
         except Exception as exc:  # noqa: BLE001 - the run goes on without one
@@ -469,7 +470,7 @@ class RunReport:
         client = report_client(options.client, self._token, options.http_timeout)
         budget = None
         if options.update_limit is not None:
-            budget = run_budget(client, options.update_limit)
+            budget = run_budget(client, options.update_limit, options.store)
         mentions = self._message.mentions
         return LiveMessage(
             client, self.channel, self._message.render,

@@ -266,7 +266,7 @@ def _budget(config, client) -> Optional[RunBudget]:
     limit = config.get("update_limit")
     if not limit:
         return None
-    return run_budget(client, Limit(int(limit[0]), float(limit[1])))
+    return run_budget(client, Limit(int(limit[0]), float(limit[1])), config.get("store"))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ class StoreURL:
             by default), ``rediss://…`` (the same over TLS) or
             ``unix://[:password@]/path/to/socket[?db=N]``; redis-py's query
             parameters (``?socket_timeout=2``, ``ssl_ca_certs=…``) are allowed.
-        source (str): Where it came from, for error messages (``"store="``,
-            or the environment variable's name).
+        source (str): Where it came from, put before the URL in error
+            messages: ``"store="``, ``"$CHAINER_SLACK_REPORT_STORE="``, ``"--store "``.
 
     Raises:
         TypeError: ``url`` is not a str.
@@ -56,12 +56,13 @@ class StoreURL:
 
     def __init__(self, url: str, *, source: str = "store=") -> None:
         if not isinstance(url, str):
-            raise TypeError(f"{source} must be a Redis URL (str), got {type(url).__name__}")
+            raise TypeError(f"{source.rstrip('= ')} must be a Redis URL (str), got "
+                            f"{type(url).__name__}")
         url = url.strip()
         shown = mask(url)
 
         def bad(why: str) -> ValueError:
-            return ValueError(f"{source} {shown!r}: {why}; a store is a Redis URL: {_FORM}")
+            return ValueError(f"{source}{shown!r}: {why}; a store is a Redis URL: {_FORM}")
 
         try:
             parts = urlsplit(url)
