@@ -100,13 +100,6 @@ OPTIONS_DOC = """\
             ``$XDG_CACHE_HOME/chainer_slack_report`` or
             ``~/.cache/chainer_slack_report``); a fifth of it is kept for final
             updates.  None: no shared budget, only ``min_interval`` paces.
-        store (str or None): A Redis server (or Valkey) that the runs of this
-            token on every host share the budget of ``update_limit`` in:
-            ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS) or
-            ``unix:///path/to/socket``; needs redis-py (the ``redis`` extra).
-            None (default): ``$CHAINER_SLACK_REPORT_STORE`` if set, else each
-            host's state file.  While the server does not answer, one warning
-            (host and port, never the password) and the host's state file.
         sparklines (list of str or None): Observation keys whose curve over the
             whole run is shown, one line each (``main/loss ▇▆▅▄▃▂▂▁▁ 0.0312``),
             after the table or where the template has ``{sparklines}``;
@@ -144,7 +137,14 @@ OPTIONS_DOC = """\
             "validation/main/loss"]``), or a list of such lists, one chart
             each; at most 2 charts of 6 keys (Slack's data visualization
             limits).  The whole run in 20 points, x labels from ``epoch`` (or
-            ``iteration``), the last point the newest value; NaN/inf skipped."""
+            ``iteration``), the last point the newest value; NaN/inf skipped.
+        store (str or None): A Redis server (or Valkey) that the runs of this
+            token on every host share the budget of ``update_limit`` in:
+            ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS) or
+            ``unix:///path/to/socket``; needs redis-py (the ``redis`` extra).
+            None (default): ``$CHAINER_SLACK_REPORT_STORE`` if set, else each
+            host's state file.  While the server does not answer, one warning
+            (host and port, never the password) and the host's state file."""
 
 
 @dataclasses.dataclass(frozen=True)
