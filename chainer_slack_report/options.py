@@ -157,7 +157,9 @@ class ReportOptions:
     Raises:
         TypeError: An option of the wrong type, or an unknown option.
         ValueError: An option of the right type but an unusable value (an
-            unknown ``len_normalizer``, a budget too small, broken braces…).
+            unknown ``len_normalizer``, a budget too small, broken braces, a
+            ``store`` — or ``$CHAINER_SLACK_REPORT_STORE`` — that is no Redis URL…).
+        ImportError: A ``store`` is named but redis-py is not installed.
 
     A ``len_normalizer`` given as a :class:`~.rendering.normalizers.RowPolicy`
     instance holds the rows of one run: such options serve one report only.

@@ -54,19 +54,14 @@ RETRY_AFTER = 5.0
 
 def redis_client(url: StoreURL, *, timeout: float = SOCKET_TIMEOUT):
     """A redis-py client of ``url``: ``timeout`` seconds per command and connect, no
-    retries (the caller has somewhere else to go), no ``decode_responses``.
-
-    Raises:
-        ImportError: redis-py is not installed (``pip install
-            "chainer_slack_report[redis]"``).
+    retries (the caller has somewhere else to go), no ``decode_responses``.  Nothing
+    is sent before its first command.  Needs redis-py (:func:`.store_url` checks that
+    it is installed).
     """
-    try:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-    except ImportError:
-        raise ImportError(f"the store {url.shown} needs redis-py: pip install "
-                          f"'chainer_slack_report[redis]' (or 'redis>=5')") from None
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     return redis.Redis.from_url(url.url, socket_timeout=timeout,
                                 socket_connect_timeout=timeout,
                                 retry=Retry(NoBackoff(), 0), client_name="chainer_slack_report")

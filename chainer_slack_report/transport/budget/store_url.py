@@ -9,6 +9,7 @@ of the URL's user information.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from typing import Optional
@@ -144,12 +145,18 @@ def store_url(store: Optional[str] = None) -> Optional[StoreURL]:
         TypeError: ``store`` is neither a str nor None.
         ValueError: The URL is malformed (the message names the option or the
             variable, and the URL without its password).
+        ImportError: A store is named but redis-py is not installed.
     """
     if store is not None and not isinstance(store, str):
         raise TypeError(f"store must be a Redis URL (str) or None, got {type(store).__name__}")
     if store and store.strip():
-        return StoreURL(store, source="store=")
-    value = os.environ.get(STORE_ENV, "")
-    if not value.strip():
-        return None
-    return StoreURL(value, source=f"${STORE_ENV}=")
+        url = StoreURL(store, source="store=")
+    else:
+        value = os.environ.get(STORE_ENV, "")
+        if not value.strip():
+            return None
+        url = StoreURL(value, source=f"${STORE_ENV}=")
+    if importlib.util.find_spec("redis") is None:
+        raise ImportError(f"the store {url.shown} needs redis-py: pip install "
+                          f"'chainer_slack_report[redis]' (or 'redis>=5')")
+    return url
