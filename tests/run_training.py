@@ -38,6 +38,21 @@ class Pace(training.Extension):
         time.sleep(self.seconds)
 
 
+class Hold(training.Extension):
+    """Waits at iteration ``at`` until the file ``path`` exists (the test moves on)."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self, at: int, path: str) -> None:
+        self.at, self.path = at, path
+
+    def __call__(self, trainer) -> None:
+        if trainer.updater.iteration == self.at:
+            print(f"HOLDING {self.at}", flush=True)
+            while not os.path.exists(self.path):
+                time.sleep(0.02)
+
+
 class Die(training.Extension):
     """Ends the process, without Python's ``finally``, once epoch ``at`` has been logged."""
 
@@ -112,6 +127,9 @@ def main() -> None:
                              "one lives as long as the training process does")
     parser.add_argument("--lost-after", type=float, default=None)
     parser.add_argument("--mentions", default=None)
+    parser.add_argument("--hold", nargs=2, action="append", default=[],
+                        metavar=("ITERATION", "FILE"),
+                        help="at ITERATION, wait until FILE exists (repeatable)")
     args = parser.parse_args()
 
     if args.user_handler:
@@ -131,6 +149,7 @@ def main() -> None:
         extra.append(Die(args.die, args.die_at))
     if args.fork_workers:
         extra.append(ForkWorkers())
+    extra += [Hold(int(at), path) for at, path in args.hold]
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)
