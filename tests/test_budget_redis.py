@@ -307,3 +307,52 @@ def test_runs_on_two_hosts_share_a_password_protected_redis_that_dies_and_comes_
     assert server.password not in every_output
     for log in logs:
         log.close()
+
+
+# -- the command-line tool --------------------------------------------------------------
+
+def _cli(*args, env: dict) -> tuple:
+    done = subprocess.run([sys.executable, "-m", "chainer_slack_report", *args], env=env,
+                          capture_output=True, timeout=120)
+    return done.returncode, (done.stdout + done.stderr).decode()
+
+
+@pytest.fixture
+def cli_env(slack_emulator, budget_state_dir):
+    return dict(os.environ, SLACK_API_URL=slack_emulator.url,
+                SLACK_BOT_TOKEN=slack_emulator.token, SLACK_CHANNEL_ID="general",
+                CHAINER_SLACK_REPORT_STATE_DIR=str(budget_state_dir))
+
+
+def test_check_says_which_store_and_whether_it_answers(redis_server_with_password, cli_env):
+    server = redis_server_with_password
+    code, output = _cli("check", env=cli_env)
+    assert "OK    rate budget: shared by the runs of this host, in " in output
+    cli_env[STORE_ENV] = server.url
+    code, output = _cli("check", env=cli_env)
+    assert code == 0, output
+    assert f"OK    rate budget: shared in Redis at {server.where} (db 0)" in output
+    server.kill()
+    code, output = _cli("check", env=cli_env)
+    assert code == 0, output  # the runs would go on, per host
+    assert f"WARN  rate budget: Redis at {server.where} (db 0) does not answer" in output
+    cli_env[STORE_ENV] = server.url.replace("redis://", "redis+tls://")
+    code, output = _cli("check", env=cli_env)
+    assert code == 1 and f"FAIL  rate budget: ${STORE_ENV}='redis+tls://***@" in output
+    code, output = _cli("check", "--store", server.url, env=cli_env)
+    assert code == 2 and f"put the URL in ${STORE_ENV} instead" in output
+    assert server.password not in output
+
+
+def test_run_with_redis_down_warns_once_and_reports(slack_emulator, cli_env):
+    from redis_server import free_port
+
+    where = f"127.0.0.1:{free_port()}"
+    cli_env[STORE_ENV] = f"redis://:hunter2@{where}/0"
+    code, output = _cli("run", "--", sys.executable, "-c", "print('trained')", env=cli_env)
+    assert code == 0, output
+    assert output.count(f"chainer-slack-report: warning: chainer_slack_report: the shared "
+                        f"Slack rate budget's Redis at {where} is not reachable") == 1, output
+    message, = slack_emulator.messages("general")
+    assert message.text.startswith("[Completed]")
+    assert "hunter2" not in output + message.text
