@@ -5,8 +5,8 @@
 Each iteration sleeps so that the run trains for about ``--seconds`` (the
 machine's speed does not matter: 32 of these share 2 cores).  An epoch is
 33 iterations of ~0.15 s (~5 s).  Prints one JSON line at the end: the
-message's ts, when training started and ended (``time.monotonic()``, the same
-clock in every process on Linux), and the run's own counts.
+message's ts, when training started and ended (Unix time, as the emulator's
+calls carry it), and the run's own counts.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def main() -> None:
     trainer.extend(report, trigger=trigger)
     trainer.run()
     live = report.live
-    print(json.dumps({"name": args.name, "ts": live.ts, "started": pace.started,
-                      "trained": pace.ended, "finalized": time.monotonic(),
+    unix = time.time() - time.monotonic()  # the emulator's calls carry Unix times
+    print(json.dumps({"name": args.name, "ts": live.ts, "started": unix + pace.started,
+                      "trained": unix + pace.ended, "finalized": unix + time.monotonic(),
                       "posts": live.posts, "updates": live.updates,
                       "rate_limited": live.pacing.rate_limited}), flush=True)
 
