@@ -28,8 +28,10 @@ table row per configuration:
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -68,12 +70,17 @@ def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None) -> 
             procs.append(subprocess.Popen(
                 [sys.executable, os.path.join(HERE, "parallel_run.py"), em.url, "general",
                  f"run-{i:02d}", "--seconds", str(seconds), "--rows", rows],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env))
-        results = []
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        results, warned = [], collections.Counter()
         for proc in procs:
-            out = proc.communicate(timeout=seconds + 600)[0]
+            out, err = proc.communicate(timeout=seconds + 600)
             results.append(json.loads(out.strip().splitlines()[-1]))
+            warned.update(re.sub(r"\d+", "N", line) for line in err.splitlines()
+                          if "SlackReportWarning" in line)
         wall = time.monotonic() - start
+        limited = collections.Counter(c.method for c in em.calls if c.status == 429)
+        print(f"429s by method: {dict(limited)}; warnings: {dict(warned)}", file=sys.stderr,
+              flush=True)
         return summarize(em, results, wall)
 
 

@@ -25,7 +25,7 @@ from chainer import training
 from chainer.training import extensions
 from slack_sdk import WebClient
 
-from chainer_slack_report import SlackReport
+from chainer_slack_report import SlackReport, SlackReportWarning
 
 ITERATION_SECONDS = 0.15
 ITERATIONS_PER_EPOCH = 33
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--rows", choices=["epoch", "iteration"], default="epoch")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    warnings.simplefilter("default", SlackReportWarning)  # bench_parallel counts them
 
     iterations = int(args.seconds / ITERATION_SECONDS)
     rng = np.random.RandomState(0)
