@@ -32,6 +32,11 @@ _BUSY_WAIT = 0.5  # seconds to wait when the file lock could not be had in time
 _HEARTBEAT = 1.0  # seconds: a run's "seen" is rewritten at most this often
 _MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
 _EPS = 1e-9
+# Slack counts a call when it arrives, the budget when it grants it; the delay between
+# the two varies (more on a busy host), so a call granted just as the oldest grant left
+# the budget's window can reach Slack before the oldest call left Slack's.  One call in
+# this many of a full window is left unused for that (50 a minute: priority calls take 48).
+_ARRIVAL_MARGIN = 25
 
 
 def _pid_alive(pid: int) -> bool:
@@ -47,9 +52,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _cap(effective: float, reserve: float, priority: bool) -> int:
-    """Calls per window a priority (all of it) or other call (1 - reserve) may use."""
+    """Calls per window a priority call (all of it, less one call in
+    :data:`_ARRIVAL_MARGIN`) or another call (1 - reserve) may use."""
     if priority:
-        return max(1, int(math.floor(effective + _EPS)))
+        calls = int(math.floor(effective + _EPS))
+        return max(1, calls - calls // _ARRIVAL_MARGIN)
     return max(1, int(math.floor(effective * (1.0 - reserve) + _EPS)))
 
 
@@ -271,7 +278,9 @@ class SharedBudget:
             priority (bool): A call that must not be crowded out (a final
                 update, a finish mention): it may use the reserve, is not
                 held to the run's fair interval, and counts against the
-                nominal ``limit`` rather than the limit cut by 429s.
+                nominal ``limit`` rather than the limit cut by 429s (less one
+                call in 25, for the time a call takes to reach Slack: 48 of
+                :data:`.CHAT_UPDATE`'s 50).
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise
