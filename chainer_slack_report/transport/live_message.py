@@ -116,7 +116,6 @@ class LiveMessage:
         self._clear_blocks = self.ts is not None  # Slack may show blocks a text edit must clear
         self._prefix = ""
         self._warned: set = set()
-        self._joined = False  # the run counts in the shared budget (worker thread)
         self._worker = LatestWorker(self._send, self._ready_at, refresh_after=refresh_after,
                                     name=f"{name}-worker", on_end=self._leave_budget)
 
@@ -124,9 +123,9 @@ class LiveMessage:
     def start(self) -> None:
         """Start the worker; it posts the first text as soon as it can.
 
-        The run counts in the shared budget from the worker's first call until
-        it ends: the budget (perhaps a Redis server) is asked on the worker
-        thread only, never on the caller's.
+        The run counts in the shared budget from the worker's first ask (for
+        the first post) until it ends: the budget (perhaps a Redis server) is
+        asked on the worker thread only, never on the caller's.
         """
         self._worker.start()
 
@@ -224,9 +223,6 @@ class LiveMessage:
 
     def _send(self, final: bool) -> bool:
         """Render the newest text and show it in Slack; True when Slack shows it."""
-        if self.budget is not None and not self._joined:
-            self._joined = True
-            self.budget.join()
         while self._prepare:
             self._prepare.pop(0)(self._client)
         if not (final and self._final_shown):
