@@ -64,7 +64,7 @@ def redis_client(url: StoreURL, *, timeout: float = SOCKET_TIMEOUT):
 
     return redis.Redis.from_url(url.url, socket_timeout=timeout,
                                 socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 0), client_name="chainer_slack_report")
+                                retry=Retry(NoBackoff(), 0))
 
 
 class RedisStore:
