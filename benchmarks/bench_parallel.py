@@ -5,10 +5,15 @@ Starts the bundled emulator with Slack-like limits (50 ``chat.update`` per
 ``Retry-After``), then N training processes (parallel_run.py, ~30 s of
 training each) that all report into one channel with one token.  "Hosts":
 the runs are split over H state directories that share nothing, as runs on
-H machines would be.  Prints a Markdown table row per configuration:
+H machines would be; with ``--store URL`` they also all name that Redis
+server (``$CHAINER_SLACK_REPORT_STORE``), so they share one budget there
+(its budget keys are deleted before each configuration).  Prints a Markdown
+table row per configuration:
 
 * final states delivered: messages whose last text is ``[Completed]``;
 * 429s: all rate-limited answers, and per run;
+* runs updated mid-run: runs whose message got at least one successful edit
+  between its first post and the end of its training;
 * longest staleness: the longest a run's message went without a successful
   post/update while the run was training (from its start to its last row);
 * final delay: from the run's last iteration to its final state in Slack
@@ -16,13 +21,17 @@ H machines would be.  Prints a Markdown table row per configuration:
 * wall: from the first process start to the last process exit.
 
     python benchmarks/bench_parallel.py --runs 16 32 --rows epoch iteration --hosts 1 2
+    python benchmarks/bench_parallel.py --runs 32 --rows iteration --hosts 4 \
+        --store redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -34,23 +43,44 @@ from chainer_slack_report.testing import SlackEmulator
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_config(runs: int, rows: str, hosts: int, seconds: float) -> dict:
+def fresh_store(url: str) -> None:
+    """Delete the budgets' keys in the Redis server ``url`` (a clean slate per configuration)."""
+    from chainer_slack_report.transport.budget import StoreURL
+    from chainer_slack_report.transport.budget.redis_store import KEY_PREFIX, redis_client
+
+    client = redis_client(StoreURL(url, source="--store "), timeout=10.0)
+    for key in client.scan_iter(match=KEY_PREFIX + "*"):
+        client.delete(key)
+    client.close()
+
+
+def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None) -> dict:
     with SlackEmulator(limits={"chat.update": (50, 60.0), "chat.postMessage": (5, 5.0)}) as em:
         states = [tempfile.mkdtemp(prefix=f"bench_host{h}_") for h in range(hosts)]
+        if store:
+            fresh_store(store)
         start = time.monotonic()
         procs = []
         for i in range(runs):
             env = {**os.environ, "SLACK_BOT_TOKEN": em.token,
                    "CHAINER_SLACK_REPORT_STATE_DIR": states[i % hosts]}
+            env.pop("CHAINER_SLACK_REPORT_STORE", None)
+            if store:
+                env["CHAINER_SLACK_REPORT_STORE"] = store
             procs.append(subprocess.Popen(
                 [sys.executable, os.path.join(HERE, "parallel_run.py"), em.url, "general",
                  f"run-{i:02d}", "--seconds", str(seconds), "--rows", rows],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env))
-        results = []
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        results, warned = [], collections.Counter()
         for proc in procs:
-            out = proc.communicate(timeout=seconds + 600)[0]
+            out, err = proc.communicate(timeout=seconds + 600)
             results.append(json.loads(out.strip().splitlines()[-1]))
+            warned.update(re.sub(r"\d+", "N", line) for line in err.splitlines()
+                          if "SlackReportWarning" in line)
         wall = time.monotonic() - start
+        limited = collections.Counter(c.method for c in em.calls if c.status == 429)
+        print(f"429s by method: {dict(limited)}; warnings: {dict(warned)}", file=sys.stderr,
+              flush=True)
         return summarize(em, results, wall)
 
 
@@ -59,7 +89,7 @@ def summarize(em: SlackEmulator, results: list, wall: float) -> dict:
     ok_calls = [c for c in em.calls if c.status == 200 and c.error is None
                 and c.method in ("chat.postMessage", "chat.update")
                 and not c.params.get("thread_ts")]
-    delivered, stale, delays = 0, [], []
+    delivered, stale, delays, updated = 0, [], [], 0
     for run in results:
         name = run["name"]
         mine = [m for m in messages if f" {name} " in m.text]
@@ -70,6 +100,7 @@ def summarize(em: SlackEmulator, results: list, wall: float) -> dict:
             delivered += 1
             delays.append(final[0] - run["trained"])
         during = [t for t in calls if t <= run["trained"]]
+        updated += len(during) >= 2  # the first post, then at least one edit
         points = [run["started"], *during, run["trained"]]
         stale.append(max(b - a for a, b in zip(points, points[1:])))
     limited = em.count(status=429)
@@ -78,7 +109,8 @@ def summarize(em: SlackEmulator, results: list, wall: float) -> dict:
             "stale_median": statistics.median(stale),
             "delay_median": statistics.median(delays) if delays else float("nan"),
             "delay_max": max(delays) if delays else float("nan"),
-            "updates": em.count("chat.update", status=200), "wall": wall}
+            "updates": em.count("chat.update", status=200), "wall": wall,
+            "updated_mid_run": updated}
 
 
 def main(argv=None) -> None:
@@ -87,17 +119,22 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", nargs="+", default=["epoch", "iteration"])
     parser.add_argument("--hosts", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--store", metavar="URL", default=None,
+                        help="a Redis URL every run names (the runs of all hosts share one "
+                             "budget there); default: none (each host its own state file)")
     args = parser.parse_args(argv)
-    print("| runs | row every | hosts | final states in Slack | 429s (per run) | chat.update "
-          "calls | longest staleness while training s (median run) | final delay median / "
-          "max s | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| runs | row every | hosts | store | final states in Slack | 429s (per run) | "
+          "runs updated mid-run | chat.update calls | longest staleness while training s "
+          "(median run) | final delay median / max s | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for hosts in args.hosts:
         for rows in args.rows:
             for runs in args.runs:
-                r = run_config(runs, rows, hosts, args.seconds)
-                print(f"| {runs} | {rows} | {hosts} | {r['delivered']}/{r['runs']} "
-                      f"| {r['limited']} ({r['limited_per_run']:.2f}) | {r['updates']} "
+                r = run_config(runs, rows, hosts, args.seconds, args.store)
+                print(f"| {runs} | {rows} | {hosts} | {'Redis' if args.store else 'file'} "
+                      f"| {r['delivered']}/{r['runs']} "
+                      f"| {r['limited']} ({r['limited_per_run']:.2f}) "
+                      f"| {r['updated_mid_run']}/{r['runs']} | {r['updates']} "
                       f"| {r['stale_max']:.1f} ({r['stale_median']:.1f}) "
                       f"| {r['delay_median']:.1f} / {r['delay_max']:.1f} | {r['wall']:.0f} |",
                       flush=True)

@@ -139,7 +139,7 @@ class ReportDescription:
 
     channel: str
     entries: Tuple[str, ...]
-    options: Mapping[str, Any]
+    options: Mapping[str, Any] = dataclasses.field(repr=False)  # store= may hold a password
     run_info: Mapping[str, str]
     show_header: bool = True
     client: ClientSettings = ClientSettings()
@@ -255,9 +255,9 @@ class Assembly:
 
     def budget(self, client) -> Optional[RunBudget]:
         """A new share of the host's rate budget for ``client``'s token (None without
-        ``update_limit``)."""
+        ``update_limit``), in ``store`` when the options name one."""
         limit = self.options.update_limit
-        return None if limit is None else run_budget(client, limit)
+        return None if limit is None else run_budget(client, limit, self.options.store)
 
     def live_message(self, client, *, ref: Optional[Tuple[str, str]] = None,
                      refresh: Optional[float] = None, min_interval: Optional[float] = None,

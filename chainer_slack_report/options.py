@@ -21,7 +21,7 @@ from .rendering.mentions import Mentions, MentionsArg
 from .rendering.message import DEFAULT_TEMPLATE
 from .rendering.normalizers import Normalizer, RowPolicy, make_policy
 from .rendering.template import Template
-from .transport.budget import Limit
+from .transport.budget import Limit, store_url
 from .transport.lost_notice import MAX_LOST_AFTER, MIN_LOST_AFTER
 
 __all__ = ["ReportOptions", "OPTIONS_DOC", "FIRST_ARGS_DOC", "flavour_signature",
@@ -93,8 +93,8 @@ OPTIONS_DOC = """\
             interpreter waits for it at exit for at most this many seconds
             (default 120; 0: write it to stderr at once instead).
         update_limit (tuple or None): ``(calls, seconds)``: the ``chat.update``
-            calls that all runs using this token on this host may make
-            together per window; default ``(50, 60.0)``, Slack's Tier 3
+            calls that all runs using this token on this host (on every host,
+            with ``store``) may make together per window; default ``(50, 60.0)``, Slack's Tier 3
             limit, which Slack counts per app per workspace.  The runs share
             it fairly through a small state file (directory:
             ``$CHAINER_SLACK_REPORT_STATE_DIR``, else
@@ -148,7 +148,14 @@ OPTIONS_DOC = """\
             "validation/main/loss"]``), or a list of such lists, one chart
             each; at most 2 charts of 6 keys (Slack's data visualization
             limits).  The whole run in 20 points, x labels from ``epoch`` (or
-            ``iteration``), the last point the newest value; NaN/inf skipped."""
+            ``iteration``), the last point the newest value; NaN/inf skipped.
+        store (str or None): A Redis server (or Valkey) that the runs of this
+            token on every host share the budget of ``update_limit`` in:
+            ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS) or
+            ``unix:///path/to/socket``; needs redis-py (the ``redis`` extra).
+            None (default): ``$CHAINER_SLACK_REPORT_STORE`` if set, else each
+            host's state file.  While the server does not answer, one warning
+            (host and port, never the password) and the host's state file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +168,9 @@ class ReportOptions:
     Raises:
         TypeError: An option of the wrong type, or an unknown option.
         ValueError: An option of the right type but an unusable value (an
-            unknown ``len_normalizer``, a budget too small, broken braces…).
+            unknown ``len_normalizer``, a budget too small, broken braces, a
+            ``store`` — or ``$CHAINER_SLACK_REPORT_STORE`` — that is no Redis URL…).
+        ImportError: A ``store`` is named but redis-py is not installed.
 
     A ``len_normalizer`` given as a :class:`~.rendering.normalizers.RowPolicy`
     instance holds the rows of one run: such options serve one report only.
@@ -185,6 +194,7 @@ class ReportOptions:
     stall_after: Union[float, str, None] = AUTO
     layout: str = "text"
     chart: Optional[Sequence[Union[str, Sequence[str]]]] = None
+    store: Optional[str] = dataclasses.field(default=None, repr=False)  # may hold a password
 
     def __post_init__(self) -> None:
         if not isinstance(self.template, str):
@@ -206,6 +216,7 @@ class ReportOptions:
             raise TypeError(f"client must be a slack_sdk.WebClient, got "
                             f"{type(client).__name__}")
         object.__setattr__(self, "update_limit", _check_limit(self.update_limit))
+        store_url(self.store)  # raises on a malformed URL (also in the variable)
         object.__setattr__(self, "sparklines", _check_keys("sparklines", self.sparklines))
         object.__setattr__(self, "plots", _check_plots(self.plots))
         if not isinstance(self.watchdog, bool):

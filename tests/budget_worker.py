@@ -24,7 +24,12 @@ Modes:
 * ``join``: join ``run_id``, print ``joined``, sleep (the test kills it).
 * ``bench``: ``{"procs": N, "ops": M, "rate": R}`` — N processes each make M
   calls, alternately ``try_acquire`` and ``join`` (R per second each, 0 = back
-  to back) on a fresh state; prints the median and p99 time per call.
+  to back) on a fresh state; prints the median and p99 time per call.  With
+  ``"store": URL`` the state is in that Redis server (a fresh key; the children
+  read the URL from ``$CHAINER_SLACK_REPORT_STORE``).
+
+Every mode takes ``"store"`` (a Redis URL: the state in Redis, ``state_dir``
+only while it does not answer) and ``"horizon"`` (seconds).
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
-from chainer_slack_report.transport.budget import Limit, SharedBudget
+from chainer_slack_report.transport.budget import STORE_ENV, Limit, SharedBudget
 
 API_URL = "https://slack.invalid/api/"
 
@@ -53,9 +59,12 @@ class RecordingClock:
         return self.last
 
 
-def _budget(cfg: dict, clock=time.time) -> SharedBudget:
+def _budget(cfg: dict, clock=None) -> SharedBudget:
+    """The budget ``cfg`` names: its ``state_dir`` (this "host"'s), and a Redis ``store``
+    URL if any (then the server's clock unless ``clock`` is given)."""
     return SharedBudget(os.environ["BUDGET_TEST_TOKEN"], cfg.get("api_url", API_URL),
-                        state_dir=cfg["state_dir"], reserve=cfg.get("reserve", 0.2),
+                        state_dir=cfg["state_dir"], store=cfg.get("store"),
+                        reserve=cfg.get("reserve", 0.2), horizon=cfg.get("horizon", 120.0),
                         lock_timeout=cfg.get("lock_timeout", 5.0), clock=clock)
 
 
@@ -177,6 +186,9 @@ def bench_child(cfg: dict) -> None:
 
 def bench(cfg: dict) -> None:
     procs, ops, rate = cfg["procs"], cfg["ops"], cfg.get("rate", 0)
+    os.environ["BUDGET_TEST_TOKEN"] = f"xoxb-bench-{uuid.uuid4().hex}"  # a fresh state
+    if cfg.get("store"):  # in the children's environment: a password stays off command lines
+        os.environ[STORE_ENV] = cfg["store"]
     with tempfile.TemporaryDirectory() as state_dir:
         start = time.time() + 1.0 + 0.2 * procs
         children = []

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import pytest
+from redis_server import REDIS_SERVER, RedisServer
 
 from chainer_slack_report import wait_for_final_reports
 from chainer_slack_report.testing import SlackEmulator
@@ -81,6 +82,13 @@ GROUPS = {
                  or (None if os.path.exists(CHROMIUM) else f"no Chromium at {CHROMIUM}")),
         "sudo apt-get install chromium (Debian; or set CHROMIUM to a Chromium binary)",
         in_ci=True),
+    "redis": Group(
+        "the rate budget in a real Redis",
+        lambda: (_missing_modules("redis")
+                 or (None if os.access(REDIS_SERVER, os.X_OK) else f"no redis-server at "
+                                                                  f"{REDIS_SERVER}")),
+        "sudo apt-get install redis-server (Debian; or set REDIS_SERVER to its binary) and "
+        "pip install redis", in_ci=True),
     "docs": Group("docs build", lambda: _missing_modules("sphinx"),
                   "install the docs extra: pip install -e \".[docs]\""),
     "oom": Group(
@@ -233,12 +241,30 @@ def budget_state_dir(tmp_path_factory, monkeypatch):
     path = tmp_path_factory.mktemp("budget_state")
     monkeypatch.setenv("CHAINER_SLACK_REPORT_STATE_DIR", str(path))
     monkeypatch.setenv("CHAINER_SLACK_REPORT_WATCHDOG", "0")
+    monkeypatch.delenv("CHAINER_SLACK_REPORT_STORE", raising=False)  # a test names its own
     yield path
     # A final report a test left on its way (its emulator is gone) is given up
     # here, not counted by a later test's wait_for_final_reports().
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wait_for_final_reports(timeout=0)
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """A real redis-server of this test (tests/redis_server.py); CI must have one."""
+    needs("redis")  # CI installs redis-server (.ci/run); elsewhere it is optional
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server_with_password(tmp_path_factory):
+    """A real redis-server that asks for a password (``requirepass``)."""
+    needs("redis")
+    password = f"pw-{uuid.uuid4().hex}"
+    with RedisServer(tmp_path_factory.mktemp("redis"), password=password) as server:
+        yield server
 
 
 @pytest.fixture

@@ -38,6 +38,21 @@ class Pace(training.Extension):
         time.sleep(self.seconds)
 
 
+class Hold(training.Extension):
+    """Waits at iteration ``at`` until the file ``path`` exists (the test moves on)."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self, at: int, path: str) -> None:
+        self.at, self.path = at, path
+
+    def __call__(self, trainer) -> None:
+        if trainer.updater.iteration == self.at:
+            print(f"HOLDING {self.at}", flush=True)
+            while not os.path.exists(self.path):
+                time.sleep(0.02)
+
+
 class Die(training.Extension):
     """Ends the process, without Python's ``finally``, once epoch ``at`` has been logged."""
 
@@ -161,6 +176,9 @@ def main() -> None:
     parser.add_argument("--proxy", default=None, help="the client's proxy URL")
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
                         help="a header of the client's")
+    parser.add_argument("--hold", nargs=2, action="append", default=[],
+                        metavar=("ITERATION", "FILE"),
+                        help="at ITERATION, wait until FILE exists (repeatable)")
     args = parser.parse_args()
 
     if args.user_handler:
@@ -188,6 +206,7 @@ def main() -> None:
         extra.append(ForkWorkers())
     if args.pool:
         extra.append(PoolTerminate())
+    extra += [Hold(int(at), path) for at, path in args.hold]
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)

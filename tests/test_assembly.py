@@ -58,6 +58,7 @@ SAMPLES = {
     "watchdog": ({"watchdog": False}, {}),
     "lost_after": ({"lost_after": 120.0}, {}),
     "stall_after": ({"stall_after": 900.0}, {}),
+    "store": ({"store": "redis://:secret@127.0.0.1:9/0"}, {}),
     "layout": ({"layout": "blocks"}, {}),
     "chart": ({"chart": [["main/loss", "validation/main/loss"]]}, {"layout": "blocks"}),
 }

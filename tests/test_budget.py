@@ -1,9 +1,11 @@
-"""The host-wide shared rate budget: real files, real processes, no mocks.
+"""The shared rate budget: real files, a real Redis, real processes, no mocks.
 
 Pure arithmetic (window, reserve, fair interval, AIMD, expiry) runs in this
-process on a real state file with an injected clock, so it is exact.  The
+process with an injected clock, so it is exact, against both stores (the
+``store`` fixture): a real state file, and a real redis-server.  The
 cross-process tests start tests/budget_worker.py processes and check
-invariants over the grant times they record — never absolute durations.
+invariants over the grant times they record — never absolute durations; with
+Redis the processes are split over two "hosts" (state directories of their own).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from chainer_slack_report.transport.budget import (
     SharedBudget,
     default_state_dir,
 )
+from chainer_slack_report.transport.budget.redis_store import KEY_PREFIX
 from chainer_slack_report.warning import SlackReportWarning
 
 WORKER = Path(__file__).with_name("budget_worker.py")
@@ -58,13 +61,36 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["file", "redis"])
+def store(request):
+    """Where the budgets of a test keep their state: None (each host's state file), or
+    a real redis-server of the test (tests/redis_server.py)."""
+    return request.getfixturevalue("redis_server") if request.param == "redis" else None
+
+
 @pytest.fixture
-def make(tmp_path, token, clock):
+def make(tmp_path, token, clock, store):
     def make(**kwargs) -> SharedBudget:
         kwargs.setdefault("state_dir", str(tmp_path))
         kwargs.setdefault("clock", clock)
+        kwargs.setdefault("store", store.url if store is not None else None)
         return SharedBudget(token, API_URL, **kwargs)
     return make
+
+
+def stored(budget: SharedBudget, store) -> dict:
+    """The budget's state as kept: its state file, or its Redis key."""
+    if store is None:
+        return json.loads(Path(budget.path).read_text())
+    return json.loads(store.client().get(KEY_PREFIX + budget.name))
+
+
+def store_raw(budget: SharedBudget, store, content: bytes) -> None:
+    """Put ``content`` where the budget keeps its state."""
+    if store is None:
+        Path(budget.path).write_bytes(content)
+    else:
+        store.client().set(KEY_PREFIX + budget.name, content)
 
 
 # -- helpers for processes ----------------------------------------------------------
@@ -81,12 +107,20 @@ def _spawn(mode: str, cfg: dict, token: str, **kwargs) -> subprocess.Popen:
                             env=_env(token), **kwargs)
 
 
-def _run_greedy(tmp_path: Path, token: str, cfgs: List[dict]) -> List[list]:
+def _host_state(tmp_path: Path, store, i: int) -> dict:
+    """Worker ``i``'s state directory and store: with Redis, two "hosts" that share no
+    directory (even and odd workers), only the server; else one directory."""
+    if store is None:
+        return {"state_dir": str(tmp_path / "state")}
+    return {"state_dir": str(tmp_path / f"host{i % 2}"), "store": store.url}
+
+
+def _run_greedy(tmp_path: Path, token: str, cfgs: List[dict], store=None) -> List[list]:
     """Start one greedy worker per cfg, let them all go at once, return their grants."""
-    state_dir = tmp_path / "state"
     procs = []
     for i, cfg in enumerate(cfgs):
-        cfg = dict(cfg, state_dir=str(state_dir), run_id=f"run{i}", go=str(tmp_path / "go"),
+        cfg = dict(cfg, **_host_state(tmp_path, store, i), run_id=f"run{i}",
+                   go=str(tmp_path / "go"),
                    ready=str(tmp_path / f"ready{i}"), out=str(tmp_path / f"out{i}.json"))
         procs.append(_spawn("greedy", cfg, token))
     deadline = time.monotonic() + 60
@@ -154,12 +188,19 @@ def test_state_dir_from_environment(tmp_path, monkeypatch, token):
     assert Path(SharedBudget(token, API_URL).path).parent == tmp_path / "home" / "budget"
 
 
-def test_one_file_per_url_and_token(make, token, tmp_path):
+def test_one_state_per_url_and_token(make, token, store):
     a = make()
-    assert SharedBudget(token, API_URL.rstrip("/"), state_dir=str(tmp_path)).path == a.path
-    assert SharedBudget(token, "https://other.invalid/api/", state_dir=str(tmp_path)).path != a.path
-    assert SharedBudget(token + "x", API_URL, state_dir=str(tmp_path)).path != a.path
-    assert len(Path(a.path).stem) == 16
+    a.join("r")
+    if store is None:
+        assert Path(a.path).stem == a.name
+    else:  # the same name under the prefix; nothing on disk while the server answers
+        assert a.path is None and not list(Path(a.state_dir).iterdir())
+        assert store.client().keys("*") == [(KEY_PREFIX + a.name).encode()]
+        assert 0 < store.client().ttl(KEY_PREFIX + a.name) <= 7200
+    assert SharedBudget(token, API_URL.rstrip("/")).name == a.name
+    assert SharedBudget(token, "https://other.invalid/api/").name != a.name
+    assert SharedBudget(token + "x", API_URL).name != a.name
+    assert len(a.name) == 16
 
 
 # -- window, reserve, fair interval (injected clock) -------------------------------
@@ -175,6 +216,19 @@ def test_sliding_window_counts_grants_of_the_last_per_seconds(make, clock):
     clock.now = 1001.0  # the grant at 1000.0 leaves the window (t > now - per stays)
     assert budget.try_acquire(KEY, limit, run_id="r", priority=True) == 0.0
     assert budget.try_acquire(KEY, limit, run_id="r", priority=True) == pytest.approx(0.05)
+
+
+def test_priority_calls_leave_one_call_in_25_for_the_way_to_slack(make, clock):
+    """Slack counts a call when it arrives: of Tier 3's 50 a minute, priority calls take
+    48, so that calls granted in a burst at a window's edge still arrive within 50."""
+    budget = make()
+    for i in range(48):
+        assert budget.try_acquire(KEY, CHAT_UPDATE, run_id=f"r{i}", priority=True) == 0.0
+    assert budget.try_acquire(KEY, CHAT_UPDATE, run_id="r48", priority=True) == \
+        pytest.approx(60.0)
+    small = Limit(24, 60.0)  # under 25 calls a window: no margin
+    for i in range(24):
+        assert budget.try_acquire("small", small, run_id=f"r{i}", priority=True) == 0.0
 
 
 def test_reserve_is_for_priority_calls(make, clock):
@@ -243,6 +297,29 @@ def test_a_clock_set_back_does_not_block_for_the_difference(make, clock):
     assert 0.0 < budget.try_acquire(KEY, limit, run_id="r", priority=True) <= 1.0
     clock.now += 1.0
     assert budget.try_acquire(KEY, limit, run_id="r", priority=True) == 0.0
+
+
+def test_a_clock_an_hour_ahead_neither_starves_nor_bursts_the_others(make, clock):
+    """Times another process's clock put an hour ahead (or a clock stepped back) are
+    clamped to what they can mean now: a window's grants count as now, a 429's block
+    lasts its Retry-After, and its recovery starts a window after that."""
+    ahead = Clock(clock.now + 3600.0)
+    fast, budget = make(clock=ahead), make()
+    assert fast.try_acquire(KEY, CHAT_UPDATE, run_id="fast") == 0.0
+    fast.on_rate_limited(KEY, 10.0)  # a block and a cut, an hour ahead
+    fast.leave("fast")
+    assert budget.try_acquire(KEY, CHAT_UPDATE, run_id="me", priority=True) == \
+        pytest.approx(10.0)
+    assert budget.effective_calls(KEY, CHAT_UPDATE) == 25.0
+    clock.now += 10.0 + 60.0  # a window after the block's end: recovery begins
+    budget.on_success(KEY)
+    assert budget.effective_calls(KEY, CHAT_UPDATE) == 26.0
+    assert budget.try_acquire(KEY, CHAT_UPDATE, run_id="me") == 0.0
+    ahead.now = clock.now + 3600.0
+    for _ in range(48):  # the fast one fills the window, at its own time
+        assert fast.try_acquire(KEY, CHAT_UPDATE, run_id="fast", priority=True) == 0.0
+    # ... which counts as now for the others: they wait, but at most a window
+    assert 0.0 < budget.try_acquire(KEY, CHAT_UPDATE, run_id="me", priority=True) <= 60.0
 
 
 # -- Slack's answers: Retry-After and AIMD (injected clock) -------------------------
@@ -319,12 +396,13 @@ _V1_FILE = (b'{"v":1,"runs":{"r0":{"pid":1,"host":"h","seen":1000,"last":{}}},'
     b'{"version":2,"runs":{},"buckets":{"chat.update":{"grants":[NaN],"calls":1,"per":1,'
     b'"effective":1,"blocked_until":0,"block_seconds":0,"next_increase":0}}}',
 ])
-def test_corrupt_state_file_starts_fresh(make, content):
+def test_corrupt_state_starts_fresh(make, store, content):
     budget = make()
-    Path(budget.path).write_bytes(content)
+    budget.join("gone")  # makes the file (or key) that the content replaces
+    store_raw(budget, store, content)
     assert budget.active_runs() == 0
     assert budget.try_acquire(KEY, Limit(1, 60.0), run_id="r") == 0.0
-    state = json.loads(Path(budget.path).read_text())
+    state = stored(budget, store)
     assert state["version"] == 2
     assert len(state["buckets"][KEY]["grants"]) == 1 and list(state["runs"]) == ["r"]
 
@@ -362,7 +440,7 @@ def test_directory_lost_while_running_falls_back(tmp_path, token, clock):
     assert budget.path is None
 
 
-def test_token_is_never_written_or_shown(make, token, tmp_path, clock):
+def test_token_is_never_written_or_shown(make, token, tmp_path, clock, store):
     budget = make()
     budget.join("run")
     budget.try_acquire(KEY, CHAT_UPDATE, run_id="run")
@@ -371,6 +449,12 @@ def test_token_is_never_written_or_shown(make, token, tmp_path, clock):
     clock.now += 100.0
     budget.on_success(KEY)
     secret = token.split("-")[1]
+    if store is not None:
+        client = store.client()
+        keys = client.keys("*")
+        assert keys and not any(secret.encode() in key for key in keys)
+        assert not any(secret.encode() in client.get(key) for key in keys)
+        return
     files = list(tmp_path.rglob("*"))
     assert files
     for path in files:
@@ -412,24 +496,25 @@ def test_threads_of_one_process_share_the_window(make, tmp_path, token):
 
 # -- across processes -----------------------------------------------------------------
 
-def test_limit_holds_across_8_processes(tmp_path, token):
+def test_limit_holds_across_8_processes(tmp_path, token, store):
     limit = Limit(10, 1.0)
     cfg = {"calls": limit.calls, "per": limit.per, "reserve": 0.2, "duration": 2.0,
            "pattern": [False, True]}
-    outs = _run_greedy(tmp_path, token, [cfg] * 8)
+    outs = _run_greedy(tmp_path, token, [cfg] * 8, store)
     grants = [g for out in outs for g in out]
     assert len({pid for _, pid, _, _ in grants}) >= 2
     assert _max_in_window([t for t, *_ in grants], limit.per) == 10  # saturated, never more
     assert _max_in_window([t for t, _, prio, _ in grants if not prio], limit.per) <= 8
 
 
-def _run_lockstep(tmp_path: Path, token: str, cfgs: List[dict], times: List[float]) -> List[list]:
+def _run_lockstep(tmp_path: Path, token: str, cfgs: List[dict], times: List[float],
+                  store=None) -> List[list]:
     """Start one lockstep worker per cfg; move their shared clock through ``times``, each
     time once every worker is done with the last; return each worker's grant times."""
     procs = []
     try:
         for i, cfg in enumerate(cfgs):
-            cfg = dict(cfg, state_dir=str(tmp_path / "state"), run_id=f"run{i}",
+            cfg = dict(cfg, **_host_state(tmp_path, store, i), run_id=f"run{i}",
                        start=times[0])
             procs.append(_spawn("lockstep", cfg, token, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True))
@@ -453,13 +538,14 @@ def _run_lockstep(tmp_path: Path, token: str, cfgs: List[dict], times: List[floa
             _kill(proc)
 
 
-def test_greedy_processes_get_fair_shares(tmp_path, token):
+def test_greedy_processes_get_fair_shares(tmp_path, token, store):
     """Six greedy processes on one clock that the test moves, so that how the machine
     schedules them cannot decide how many calls each gets."""
     limit = Limit(20, 1.0)  # 16 usable a second; 6 runs → one call each 0.375 s
     tick = 1 / 32  # seconds; 0.375 s is 12 ticks, both exact in binary
     cfg = {"calls": limit.calls, "per": limit.per, "reserve": 0.2}
-    outs = _run_lockstep(tmp_path, token, [cfg] * 6, [1000.0 + i * tick for i in range(96)])
+    outs = _run_lockstep(tmp_path, token, [cfg] * 6, [1000.0 + i * tick for i in range(96)],
+                         store)
     counts = [len(out) for out in outs]  # 3 s: 8 calls each, at 0, 0.375, ..., 2.625 s
     assert min(counts) >= 7 and max(counts) - min(counts) <= 1, counts
     for out in outs:  # no run takes more than its share
@@ -467,7 +553,7 @@ def test_greedy_processes_get_fair_shares(tmp_path, token):
     assert _max_in_window([t for out in outs for t in out], limit.per) <= 16
 
 
-def test_reserve_leaves_room_for_priority_calls_across_processes(tmp_path, token):
+def test_reserve_leaves_room_for_priority_calls_across_processes(tmp_path, token, store):
     limit = Limit(10, 1.0)  # intermediate updates may fill 8 of 10
     # Intermediate updates under a new run id each time (so no fair interval
     # holds them back): together they fill the 8 usable slots of every window.
@@ -476,7 +562,7 @@ def test_reserve_leaves_room_for_priority_calls_across_processes(tmp_path, token
     # other 8 never more than 9 grants stand before it — its first ask must pass.
     final = {"calls": 10, "per": 1.0, "reserve": 0.2, "duration": 2.5, "pattern": [True],
              "gap": 0.6}
-    outs = _run_greedy(tmp_path, token, [greedy] * 5 + [final])
+    outs = _run_greedy(tmp_path, token, [greedy] * 5 + [final], store)
     finals = outs[-1]
     assert finals and all(first_wait == 0.0 for _, _, _, first_wait in finals), finals
     intermediate = [g[0] for out in outs[:-1] for g in out]
@@ -493,7 +579,7 @@ def _probe(token: str, state_dir: Path, run_id: str, **cfg) -> dict:
     return json.loads(out)
 
 
-def test_rate_limited_blocks_every_process(tmp_path, token):
+def test_rate_limited_blocks_every_process(tmp_path, token, store):
     class Recording:
         last = 0.0
 
@@ -502,12 +588,15 @@ def test_rate_limited_blocks_every_process(tmp_path, token):
             return self.last
 
     clock = Recording()
-    budget = SharedBudget(token, API_URL, state_dir=str(tmp_path), clock=clock)
+    url = store.url if store is not None else None
+    budget = SharedBudget(token, API_URL, state_dir=str(tmp_path), clock=clock, store=url)
     assert budget.try_acquire(KEY, CHAT_UPDATE, run_id="parent") == 0.0
     budget.on_rate_limited(KEY, 30.0)
     until = clock.last + 30.0
-    for i, priority in enumerate([True, False, True]):
-        answer = _probe(token, tmp_path, f"child{i}", priority=priority)
+    for i, priority in enumerate([True, False, True]):  # with Redis, on another "host"
+        other = tmp_path / "other" if store is not None else tmp_path
+        answer = _probe(token, other, f"child{i}", priority=priority,
+                        **({"store": url} if url else {}))
         assert answer["wait"] > 0.0
         assert answer["now"] + answer["wait"] == pytest.approx(until, abs=1e-6)
     assert budget.effective_calls(KEY, CHAT_UPDATE) == 25.0

@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import time
 from typing import Optional, Set, Tuple
 
 from ..rendering.mrkdwn import redact_tokens
+from ..transport.budget.redis_store import redis_client
+from ..transport.budget.store import default_state_dir
+from ..transport.budget.store_url import STORE_ENV, mask, store_url
 from ..transport.client import API_URL_ENV
 from ..transport.slack_errors import CONFIG_ERRORS, classify_exception, explain, header
-from .common import PROG
+from .common import PROG, store
 
 __all__ = ["add_parser", "cmd_check"]
 
@@ -25,14 +29,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     check = subparsers.add_parser(
         "check", help="check the token, channel and scopes before a long run",
         description="Check SLACK_BOT_TOKEN (auth.test), its scopes (chat:write needed; "
-                    "users:read and files:write optional) and the channel (exists, the "
-                    "bot is a member, not archived).  Exit status 0: a run can report; "
+                    "users:read and files:write optional), the channel (exists, the "
+                    "bot is a member, not archived) and where the runs share Slack's rate "
+                    "budget (a Redis server answers).  Exit status 0: a run can report; "
                     "1: it cannot (what to fix is printed).")
     check.add_argument("--channel", metavar="C",
                        help="channel ID or name (default: $SLACK_CHANNEL_ID)")
     check.add_argument("--post", action="store_true",
                        help="also post a test message to the channel and delete it (the "
                             "only check possible without channels:read)")
+    check.add_argument("--store", type=store, metavar="URL", default=None,
+                       help="the Redis server the runs will share the rate budget in "
+                            "(default: $CHAINER_SLACK_REPORT_STORE; none: this host's state "
+                            "file): say whether it answers")
     check.set_defaults(handler=cmd_check, subparser=check)
     return check
 
@@ -88,6 +97,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not channel:
         out.fail("no channel: set SLACK_CHANNEL_ID or pass --channel (the channel ID, "
                  "e.g. C0123456789, is under the channel's name → About)")
+    _check_store(out, args.store)
     if not token:
         return _verdict(out, channel)
 
@@ -108,6 +118,34 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if channel:
         _check_channel(out, client, channel, scopes, post=args.post)
     return _verdict(out, channel)
+
+
+def _check_store(out: _Findings, given: Optional[str]) -> None:
+    """Which store the runs' shared rate budget is kept in (``given`` by ``--store``,
+    else the environment's), and whether it answers (never the URL's password)."""
+    try:
+        url = store_url(given)
+    except (ValueError, ImportError) as exc:
+        out.fail(f"rate budget: {exc}")
+        return
+    if url is None:
+        out.ok(f"rate budget: shared by the runs of this host, in {default_state_dir()} (set "
+               f"{STORE_ENV} to a Redis URL to share it with other hosts)")
+        return
+    client = redis_client(url)
+    try:
+        start = time.perf_counter()
+        client.ping()
+        took = time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001 - refused, timed out, wrong password, ...
+        out.warn(f"rate budget: Redis at {url.where} (db {url.db}) does not answer "
+                 f"({type(exc).__name__}: {mask(str(exc))}): runs will warn once and share "
+                 f"the budget per host until it does")
+        return
+    finally:
+        client.close()
+    out.ok(f"rate budget: shared in Redis at {url.where} (db {url.db}) by the runs of every "
+           f"host that names it; PING answered in {took * 1e3:.1f} ms")
 
 
 def _check_scopes(out: _Findings, headers) -> Optional[Set[str]]:

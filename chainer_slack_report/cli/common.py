@@ -9,10 +9,11 @@ import warnings
 from typing import Optional, Tuple
 
 from ..transport.budget.limits import Limit
+from ..transport.budget.store_url import STORE_ENV, StoreURL
 from ..warning import SlackReportWarning
 
 __all__ = ["PROG", "say", "show_warning", "positive_int", "positive_float", "non_negative",
-           "update_limit"]
+           "update_limit", "store"]
 
 #: The tool's name, as in usage messages and at the start of its own lines.
 PROG = "chainer-slack-report"
@@ -75,3 +76,18 @@ def update_limit(text: str) -> Optional[Tuple[int, float]]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc}, or none") from None
     return limit.calls, limit.per
+
+
+def store(text: str) -> str:
+    """A Redis URL (``redis://host:port/db``, ``rediss://…``, ``unix://…``) without a
+    password: a command line is visible to every user of the host (``ps``), so a URL
+    with one belongs in ``$CHAINER_SLACK_REPORT_STORE``.  No message shows the password."""
+    try:
+        url = StoreURL(text, source="--store ")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if url.has_password:
+        raise argparse.ArgumentTypeError(
+            f"{url.shown}: a password on the command line is visible to every user of this "
+            f"host; put the URL in ${STORE_ENV} instead")
+    return url.url

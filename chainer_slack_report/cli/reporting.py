@@ -20,7 +20,7 @@ from ..options import ReportOptions
 from ..outcome import Outcome
 from ..rendering.message import BUILTIN_PLACEHOLDERS, DEFAULT_TEMPLATE
 from ..run_report import Mode, RunReport
-from .common import PROG, non_negative, say, update_limit
+from .common import PROG, non_negative, say, store, update_limit
 
 __all__ = ["report_options", "missing_settings", "make_report", "slack_or_emulator",
            "say_where", "end_report"]
@@ -45,6 +45,11 @@ def report_options() -> argparse.ArgumentParser:
                         help="report to a local Slack emulator started for this run instead "
                              "of Slack (no token needed): prints its channel view's URL, "
                              "and the message as posted at the end")
+    report.add_argument("--store", type=store, metavar="URL", default=None,
+                        help="a Redis server that the runs of the token on every host share "
+                             "Slack's rate budget in: redis://host:port/db (default: "
+                             "$CHAINER_SLACK_REPORT_STORE, which is where a URL with a "
+                             "password goes; else this host's state file)")
     hidden = argparse.SUPPRESS
     report.add_argument("--min-interval", type=non_negative, default=1.2, help=hidden)
     report.add_argument("--update-limit", type=update_limit, default=(50, 60.0), help=hidden)
@@ -96,6 +101,7 @@ def make_report(args: argparse.Namespace, parser: argparse.ArgumentParser,
                 "client": args.client, "template": args.template,
                 "finish_mentions": args.mention, "min_interval": args.min_interval,
                 "update_limit": args.update_limit, "flush_timeout": args.flush_timeout,
+                "store": args.store,
                 "watchdog": False, **(options or {})})
             report = RunReport(None, args.channel, entries, options, **kwargs)
         except (TypeError, ValueError) as exc:

@@ -63,8 +63,10 @@ def api_url(client) -> str:
     return getattr(client, "base_url", None) or SLACK_API_URL
 
 
-def run_budget(client, update_limit) -> RunBudget:
-    """A new run's share of the rate budget of ``client``'s token and API URL on this host
-    (``update_limit``: a :class:`~.budget.Limit` for ``chat.update``)."""
-    shared = SharedBudget(getattr(client, "token", None) or "", api_url(client))
+def run_budget(client, update_limit, store: Optional[str] = None) -> RunBudget:
+    """A new run's share of the rate budget of ``client``'s token and API URL
+    (``update_limit``: a :class:`~.budget.Limit` for ``chat.update``), kept on this
+    host, or in the Redis server ``store`` (a URL; None: ``$CHAINER_SLACK_REPORT_STORE``)
+    for the runs of every host."""
+    shared = SharedBudget(getattr(client, "token", None) or "", api_url(client), store=store)
     return RunBudget(shared, update_limit, uuid.uuid4().hex)

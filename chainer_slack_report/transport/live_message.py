@@ -131,10 +131,10 @@ class LiveMessage:
     def start(self) -> None:
         """Start the worker; it posts the first text as soon as it can.
 
-        The run counts in the shared budget from now until the worker ends.
+        The run counts in the shared budget from the worker's first ask (for
+        the first post) until it ends: the budget (perhaps a Redis server) is
+        asked on the worker thread only, never on the caller's.
         """
-        if self.budget is not None:
-            self.budget.join()
         self._worker.start()
 
     def touch(self) -> None:

@@ -15,11 +15,13 @@ import math
 import os
 import socket
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 from .limits import CHAT_DELETE_SCHEDULED, CHAT_POST_MESSAGE, Limit
+from .redis_store import RedisStore
 from .state import Bucket, Run, State, is_number
 from .store import BudgetStore, Busy, default_state_dir, state_name
+from .store_url import StoreURL, store_url
 
 __all__ = ["SharedBudget", "RunBudget"]
 
@@ -30,6 +32,11 @@ _BUSY_WAIT = 0.5  # seconds to wait when the file lock could not be had in time
 _HEARTBEAT = 1.0  # seconds: a run's "seen" is rewritten at most this often
 _MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
 _EPS = 1e-9
+# Slack counts a call when it arrives, the budget when it grants it; the delay between
+# the two varies (more on a busy host), so a call granted just as the oldest grant left
+# the budget's window can reach Slack before the oldest call left Slack's.  One call in
+# this many of a full window is left unused for that (50 a minute: priority calls take 48).
+_ARRIVAL_MARGIN = 25
 
 
 def _pid_alive(pid: int) -> bool:
@@ -45,14 +52,17 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _cap(effective: float, reserve: float, priority: bool) -> int:
-    """Calls per window a priority (all of it) or other call (1 - reserve) may use."""
+    """Calls per window a priority call (all of it, less one call in
+    :data:`_ARRIVAL_MARGIN`) or another call (1 - reserve) may use."""
     if priority:
-        return max(1, int(math.floor(effective + _EPS)))
+        calls = int(math.floor(effective + _EPS))
+        return max(1, calls - calls // _ARRIVAL_MARGIN)
     return max(1, int(math.floor(effective * (1.0 - reserve) + _EPS)))
 
 
 class SharedBudget:
-    """The Slack rate budget of all runs on this host that share a token and API URL.
+    """The Slack rate budget of all runs that share a token and API URL: on this host,
+    or on every host that names the same Redis ``store``.
 
     Args:
         token (str): The bot token.  Only a hash of it is kept (it names the
@@ -63,7 +73,12 @@ class SharedBudget:
         state_dir (str, optional): Directory of the state files; default
             :func:`.default_state_dir`.  If it cannot be created or written,
             the budget is kept in this process only, with one
-            :class:`~chainer_slack_report.SlackReportWarning`.
+            :class:`~chainer_slack_report.SlackReportWarning`.  With a
+            ``store``, it holds the state only while the Redis server does not answer.
+        store (str, StoreURL or None): A Redis URL (``redis://[:password@]host:port/db``,
+            ``rediss://…``, ``unix://…``) to keep the state in, shared by every
+            host; None reads ``$CHAINER_SLACK_REPORT_STORE``; neither: the state
+            file.  See :mod:`.redis_store`; needs redis-py.
         reserve (float): Fraction of each window (0 ≤ reserve < 1) that only
             priority calls may use.  Default 0.2: intermediate ``chat.update``
             calls get 40 of 50 a minute, 10 are always left for finals.
@@ -71,20 +86,24 @@ class SharedBudget:
             still counts as active (default 120: two ``chat.update`` windows).
         lock_timeout (float): Seconds to wait for the state's file lock before
             giving up on one operation (a holder stopped with SIGSTOP, say).
-        clock (callable): Wall-clock time in seconds, the same in every
-            process (default :func:`time.time`); tests inject their own.
+        clock (callable or None): Wall-clock time in seconds, the same in every
+            process; None: :func:`time.time` (the Redis server's ``TIME`` in
+            Redis); tests inject their own.
 
     Raises:
         TypeError: ``token`` or ``api_url`` is not a str.
-        ValueError: ``reserve``, ``horizon`` or ``lock_timeout`` is out of range.
+        ValueError: ``reserve``, ``horizon`` or ``lock_timeout`` is out of range;
+            ``store`` (or the variable) is not a Redis URL.
+        ImportError: A ``store`` is named but redis-py is not installed.
 
     Every method is thread-safe and safe across processes.  Times are in
     seconds.  A ``run_id`` must be unique per run on the host (e.g. a UUID).
     """
 
     def __init__(self, token: str, api_url: str, *, state_dir: Optional[str] = None,
-                 reserve: float = 0.2, horizon: float = 120.0, lock_timeout: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 store: Union[str, StoreURL, None] = None, reserve: float = 0.2,
+                 horizon: float = 120.0, lock_timeout: float = 5.0,
+                 clock: Optional[Callable[[], float]] = None) -> None:
         if not isinstance(token, str) or not isinstance(api_url, str):
             raise TypeError("SharedBudget needs the token and the API URL as str")
         if not (is_number(reserve) and 0.0 <= reserve < 1.0):
@@ -99,12 +118,33 @@ class SharedBudget:
         self._host = socket.gethostname()
         directory = state_dir if state_dir is not None else default_state_dir()
         self.state_dir = os.path.expanduser(directory)
-        self._store = BudgetStore(self.state_dir, self._name, lock_timeout=lock_timeout,
-                                  clock=clock)
+        url = store if isinstance(store, StoreURL) else store_url(store)
+
+        def host_file() -> BudgetStore:
+            return BudgetStore(self.state_dir, self._name, lock_timeout=lock_timeout,
+                               clock=clock or time.time)
+        if url is None:
+            self._store: Union[BudgetStore, RedisStore] = host_file()
+        else:
+            self._store = RedisStore(url, self._name, fallback=host_file,
+                                     lock_timeout=lock_timeout, clock=clock)
 
     def __repr__(self) -> str:
         where = self.path if self.path is not None else "in-process"
+        if self.store is not None:
+            where = self._store.where()
         return f"<SharedBudget {self._name} {where}>"
+
+    @property
+    def name(self) -> str:
+        """The state's name (16 hex digits of a hash of the API URL and token): the state
+        file's name, and the Redis key's after its prefix."""
+        return self._name
+
+    @property
+    def store(self) -> Optional[StoreURL]:
+        """The Redis server the state is kept in, or None for the host's state file."""
+        return getattr(self._store, "url", None)
 
     @property
     def path(self) -> Optional[str]:
@@ -116,7 +156,7 @@ class SharedBudget:
     def _alive(self, run: Run, now: float) -> bool:
         if min(run.seen, now) <= now - self.horizon:
             return False
-        return run.host != self._host or _pid_alive(run.pid)
+        return run.host != self._host or not self._store.checks_pids or _pid_alive(run.pid)
 
     def _prune(self, state: State, now: float) -> bool:
         """Drop runs no longer active and grants out of their window; True if changed."""
@@ -144,8 +184,17 @@ class SharedBudget:
             if kept != bucket.grants:
                 bucket.grants = kept
                 changed = True
-            if bucket.blocked_until > now + bucket.block_seconds:  # set back during a block
+            # Times after now (a clock set back, another process's clock ahead) are
+            # clamped, so that no clock can block the others for the difference.
+            if bucket.block_seconds > _MAX_RETRY_AFTER:
+                bucket.block_seconds = _MAX_RETRY_AFTER
+                changed = True
+            if bucket.blocked_until > now + bucket.block_seconds:
                 bucket.blocked_until = now + bucket.block_seconds
+                changed = True
+            latest_increase = bucket.blocked_until + bucket.per  # what on_rate_limited sets
+            if bucket.next_increase > max(latest_increase, now + bucket.per):
+                bucket.next_increase = max(latest_increase, now + bucket.per)
                 changed = True
             if (not kept and bucket.blocked_until <= now
                     and bucket.effective >= bucket.calls):
@@ -229,7 +278,9 @@ class SharedBudget:
             priority (bool): A call that must not be crowded out (a final
                 update, a finish mention): it may use the reserve, is not
                 held to the run's fair interval, and counts against the
-                nominal ``limit`` rather than the limit cut by 429s.
+                nominal ``limit`` rather than the limit cut by 429s (less one
+                call in 25, for the time a call takes to reach Slack: 48 of
+                :data:`.CHAT_UPDATE`'s 50).
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise

@@ -193,6 +193,9 @@ class BudgetStore:
     (:class:`~chainer_slack_report.SlackReportWarning`).
     """
 
+    #: Runs on this host whose process is gone stop counting at once.
+    checks_pids = True
+
     def __init__(self, state_dir: str, name: str, *, lock_timeout: float,
                  clock: Callable[[], float]) -> None:
         self.state_dir = state_dir
@@ -204,6 +207,10 @@ class BudgetStore:
     def path(self) -> Optional[str]:
         """The state file, or None while the state is kept in this process only."""
         return self._store.path
+
+    def where(self) -> str:
+        """The state file, or where the state is kept instead, as messages show it."""
+        return self.path or f"this process only (cannot use {self.state_dir})"
 
     def update(self, fn: Change[_T]) -> _T:
         """``fn(state, now)``'s result; the state is written back if it says it changed.
