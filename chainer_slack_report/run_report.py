@@ -40,6 +40,7 @@ from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
 from .transport.lost_notice import LostNotice, NoticeKeeper
 from .transport.pacing import Pacing
+from .unreported import UnreportedKeys
 from .warning import warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
@@ -165,6 +166,9 @@ class RunReport:
         self._watchdog: Optional[Watchdog] = None
         self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
         self._keeper_lock = threading.Lock()
+        self._unreported = UnreportedKeys({
+            "entries": entries, "sparklines": options.sparklines,
+            "chart": [key for group in options.chart for key in group]})
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -274,9 +278,11 @@ class RunReport:
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
         """New log rows (O(1) each; no I/O).  Nothing is kept in local mode."""
+        rows = list(observations)
+        if self._mode is not Mode.SILENT:
+            self._unreported.see(rows)  # a typo in entries: one warning, early
         if self._mode is Mode.LOCAL or self.ended:
             return
-        rows = list(observations)
         if rows:
             self._message.push(rows)
             if self._blocks is not None:
