@@ -762,21 +762,53 @@ def test_check_missing_scopes(slack_emulator, env):
     assert "WARN  optional scope files:write missing" in output
 
 
+@pytest.mark.parametrize("given", ["general", "#general", "C0000001"])
+def test_check_with_chat_write_only_shows_the_channel_exists(slack_emulator, env, given):
+    # the README's scopes: chat:write (no channels:read, so no conversations.info/list)
+    slack_emulator.scopes = ["chat:write"]
+    code, output = check(env, "--channel", given)
+    assert code == 0, output
+    assert (f"OK    channel C0000001 ({given}): the bot may post there (chat.scheduleMessage "
+            f"accepted a test message, deleted at once") in output
+    assert output.rstrip().endswith(f"All set: runs can report to {given}")
+    assert slack_emulator.count("chat.scheduleMessage") == 1
+    assert slack_emulator.count("chat.deleteScheduledMessage") == 1
+    assert slack_emulator.scheduled("general") == []
+    slack_emulator.advance(121 * 24 * 3600)  # nothing is left to post, ever
+    assert slack_emulator.messages("general") == []
+
+
+@pytest.mark.parametrize("given, error", [("genral", "channel_not_found"),
+                                          ("C0999999", "channel_not_found"),
+                                          ("outside", "not_in_channel")])
+def test_check_with_chat_write_only_fails_a_channel_it_cannot_post_to(slack_emulator, env,
+                                                                      given, error):
+    slack_emulator.add_channel("outside", member=False)
+    slack_emulator.scopes = ["chat:write"]
+    code, output = check(env, "--channel", given)
+    assert code == 1, output
+    assert f"FAIL  channel {given}: {error}: " in output
+    assert "All set" not in output and "1 problem found" in output
+    assert slack_emulator.scheduled("general") == [] and slack_emulator.scheduled(
+        "outside") == []
+
+
 def test_check_without_channels_read_can_post_a_test_message(slack_emulator, env):
     # a bot without channels:read cannot look the channel up (Slack: missing_scope)
     slack_emulator.fail("conversations.info", "missing_scope", times=float("inf"))
     code, output = check(env, "--channel", slack_emulator.channel("general").id)
     assert code == 0, output
-    assert "WARN  channel C0000001: cannot be looked up without channels:read" in output
+    assert "OK    channel C0000001 (C0000001): the bot may post there" in output
     code, output = check(env, "--channel", slack_emulator.channel("general").id, "--post")
     assert code == 0, output
     assert "OK    test message posted to C0000001 and deleted" in output
     assert slack_emulator.messages("general") == []
     assert slack_emulator.count("chat.delete") == 1
-    # a channel the bot is not in fails the test post
+    # a channel the bot is not in fails before any test post
     outside = slack_emulator.add_channel("outside", member=False)
     code, output = check(env, "--channel", outside.id, "--post")
-    assert code == 1 and "test post to C0000003: not_in_channel" in output
+    assert code == 1 and "FAIL  channel C0000003: not_in_channel" in output
+    assert slack_emulator.count("chat.postMessage") == 1  # general's test post only
 
 
 def test_check_rate_limited(slack_emulator, env):
