@@ -41,7 +41,7 @@ from .transport.live_message import LiveMessage
 from .transport.lost_notice import LostNotice, NoticeKeeper
 from .transport.pacing import Pacing
 from .unreported import UnreportedKeys
-from .warning import warn
+from .warning import user_site, warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
            "CurrentStdout", "resume_note", "run_info"]
@@ -166,6 +166,9 @@ class RunReport:
         self._watchdog: Optional[Watchdog] = None
         self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
         self._keeper_lock = threading.Lock()
+        #: The user's line (this constructor's caller) that the warnings of the
+        #: threads talking to Slack point at.
+        self._site = user_site()
         self._unreported = UnreportedKeys({
             "entries": entries, "sparklines": options.sparklines,
             "chart": [key for group in options.chart for key in group]})
@@ -450,7 +453,7 @@ class RunReport:
             old, live = self._keeper, self._live
             self._keeper = NoticeKeeper(LostNotice(
                 live.client, channel_id, ts, lost_after=lost_after,
-                text=self._message.notice_text, budget=live.budget),
+                text=self._message.notice_text, budget=live.budget, site=self._site),
                 join_timeout=self.options.http_timeout)
         if old is not None:
             old.stop()
@@ -484,7 +487,7 @@ class RunReport:
             prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
             name=f"SlackReport-{self.channel}", budget=budget,
             channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None,
-            on_posted=self._posted)
+            on_posted=self._posted, site=self._site)
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""

@@ -16,6 +16,7 @@ from conftest import make_trainer, needs
 
 from chainer_slack_report import SlackReportWarning
 from chainer_slack_report.options import ReportOptions
+from chainer_slack_report.outcome import Outcome
 from chainer_slack_report.run_report import RunReport
 from chainer_slack_report.unreported import FIRST_ROWS, LATER_ROWS
 
@@ -105,3 +106,55 @@ def test_the_tool_names_a_typo_in_watch_entries(slack_emulator, tmp_path):
 def test_no_warning_when_every_key_is_reported(entries):
     rows = [{"epoch": e, "main/loss": 1.0 / e} for e in range(1, LATER_ROWS + 2)]
     assert run_rows(rows, entries, sparklines=["main/loss"]) == []
+
+
+# -- run-time warnings name the value at fault and point at the user's line ---------------
+def refusals(record) -> list:
+    return [w for w in record if issubclass(w.category, SlackReportWarning)
+            and "Slack answered" in str(w.message)]
+
+
+def test_a_channel_not_found_names_the_channel_and_the_users_line(slack_emulator):
+    needs("chainer")
+    from chainer_slack_report import SlackReport
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        report = SlackReport(None, "genral", ["epoch", "main/loss"],
+                             client=slack_emulator.client(timeout=5), min_interval=0.05,
+                             flush_timeout=5.0)
+        make_trainer(report, epochs=2).run()
+    (warning,) = refusals(record)  # given on the worker thread
+    assert str(warning.message).startswith(
+        "Slack answered 'channel_not_found' for channel 'genral': no such channel for this "
+        "bot; check the channel ID (SLACK_CHANNEL_ID)")
+    assert (warning.filename, warning.lineno) == (__file__, line)  # the constructor call
+    assert slack_emulator.messages("general") == []
+
+
+@pytest.mark.parametrize("fault, named", [
+    ("not_in_channel", "for channel 'general' (C0000001)"),
+    ("missing_scope", "(scope needed: chat:write)"),
+    ("invalid_auth", "for the bot token (access_token, or SLACK_BOT_TOKEN)"),
+])
+def test_each_refusal_names_what_is_at_fault(slack_emulator, fault, named):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        report = RunReport(None, "general", ["epoch"], ReportOptions(
+            client=slack_emulator.client(timeout=5), min_interval=0.05, flush_timeout=5.0,
+            watchdog=False))
+        report.start(lambda: 0.0)
+        # the post goes through; the first edit is refused (the channel ID is known then)
+        assert report.wait_posted(30) is not None
+        if fault == "missing_scope":  # as Slack answers it, with the scope needed
+            slack_emulator.scopes.remove("chat:write")
+        else:
+            slack_emulator.fail("chat.update", fault, times=float("inf"))
+        report.add([{"epoch": 1}])
+        report.end(Outcome.completed(), background=False)
+    (warning,) = refusals(record)
+    assert str(warning.message).startswith(f"Slack answered {fault!r} {named}: "), warning
+    assert (warning.filename, warning.lineno) == (__file__, line)
+    assert slack_emulator.token not in str(warning.message)

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from ..warning import warn
+from ..warning import UserSite, warn
 from .slack_errors import Action, classify_exception
 
 __all__ = ["LostNotice", "NoticeKeeper", "MIN_LOST_AFTER", "MAX_LOST_AFTER"]
@@ -54,12 +54,15 @@ class LostNotice:
             it is (re)scheduled; ``now`` is the Unix time of the scheduling.
         budget (RunBudget or None): The shared rate budget to ask first.
         clock (callable): Unix time in seconds (tests inject one).
+        site (UserSite or None): The user's line its warnings point at
+            (:func:`~chainer_slack_report.warning.user_site`).
     """
 
     def __init__(self, client, channel_id: str, thread_ts: str, *, lost_after: float,
-                 text: Callable[[float], str], budget=None,
+                 text: Callable[[float], str], budget=None, site: Optional[UserSite] = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._client = client
+        self._site = site
         self.channel_id = channel_id
         self.thread_ts = thread_ts
         self.lost_after = float(lost_after)
@@ -140,8 +143,9 @@ class LostNotice:
             error = classify_exception(exc).error
             if error == "invalid_scheduled_message_id":  # already posted or deleted
                 return True
-            warn(f"SlackReport could not delete the scheduled 'lost' notice ({error}); "
-                 f"Slack will post it at {self.post_at}")
+            warn(f"SlackReport could not delete the scheduled 'lost' notice "
+                 f"{scheduled_id} in channel {self.channel_id} ({error}); Slack will post it "
+                 f"at {self.post_at}", site=self._site)
             return False
         return True
 
@@ -154,9 +158,10 @@ class LostNotice:
     def _failed(self, method: str, verdict, now: float) -> None:
         if verdict.action is Action.STOP:
             self._stopped = verdict.error
-            warn(f"SlackReport cannot schedule the 'lost' notice ({method}: {verdict.error}): "
-                 f"{verdict.hint}. The run is reported as before, but a lost host will not be "
-                 f"announced.")
+            warn(f"SlackReport cannot schedule the 'lost' notice in channel "
+                 f"{self.channel_id} ({method}: {verdict.error}): {verdict.hint}. The run is "
+                 f"reported as before, but a lost host will not be announced.",
+                 site=self._site)
             return
         if verdict.action is Action.RATE_LIMITED and self._budget is not None:
             self._budget.rate_limited(method, self.channel_id, verdict.retry_after or 0.0)
@@ -165,7 +170,8 @@ class LostNotice:
         logger.info("%s failed (%s); trying again in %.0f s", method, verdict.error, delay)
 
     def _failed_text(self, reason: str, now: float) -> None:
-        warn(f"SlackReport cannot schedule the 'lost' notice: {reason}; trying again later")
+        warn(f"SlackReport cannot schedule the 'lost' notice: {reason}; trying again later",
+             site=self._site)
         self._next_try = now + _RETRY
 
 
