@@ -41,12 +41,12 @@ def __getattr__(name: str):
             if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == \
                     "chainer":
                 raise ImportError(
-                    f"chainer_slack_report.SlackReport is the Chainer extension, and Chainer "
-                    f"is not installed. It is the package's extra 'chainer': in a checkout, "
-                    f"PIP_CONSTRAINT=constraints-build.txt pip install -e \".[chainer]\" "
-                    f"(the constraint, setuptools<70, lets pip build Chainer 7.8.1's source "
-                    f"package, whose setup.py imports pkg_resources; see the README's "
-                    f"Install).") from exc
+                    "chainer_slack_report.SlackReport is the Chainer extension, and Chainer "
+                    "is not installed. It is the package's extra 'chainer': in a checkout, "
+                    "PIP_CONSTRAINT=constraints-build.txt pip install -e \".[chainer]\" "
+                    "(the constraint, setuptools<70, lets pip build Chainer 7.8.1's source "
+                    "package, whose setup.py imports pkg_resources; see the README's "
+                    "Install).") from exc
             raise
         return SlackReport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

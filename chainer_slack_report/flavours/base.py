@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import textwrap
 from typing import Any, List, Mapping, Optional, Sequence
 
 from ..job.ranks import Process
@@ -29,8 +30,12 @@ def flavour(*own: inspect.Parameter):
     def decorate(cls):
         doc = cls.__doc__
         for name, text in (("first", FIRST_ARGS_DOC), ("options", OPTIONS_DOC)):
-            doc = re.sub(r"^[ \t]*\{" + name + r"\}$", lambda _, t=text: t.strip("\n"), doc,
-                         count=1, flags=re.M)
+            # indented as the placeholder is: Python 3.13 strips a docstring's common
+            # indentation when it compiles it, the texts keep the older Pythons' 8 spaces
+            doc = re.sub(r"^([ \t]*)\{" + name + r"\}$",
+                         lambda m, t=text: textwrap.indent(textwrap.dedent(t).strip("\n"),
+                                                           m.group(1)),
+                         doc, count=1, flags=re.M)
         cls.__doc__ = doc
         cls.__init__.__signature__ = flavour_signature(*own)
         return cls
