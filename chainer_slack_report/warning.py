@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import warnings
-from typing import NamedTuple, Optional, Tuple
+from typing import Iterator, NamedTuple, Optional, Tuple
 
-__all__ = ["SlackReportWarning", "warn", "user_site", "UserSite"]
+__all__ = ["SlackReportWarning", "warn", "user_site", "UserSite", "pointing_at"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Frames of these packages are skipped too: a warning raised while a trainer
@@ -44,6 +45,21 @@ def user_site() -> Optional[UserSite]:
     return UserSite(frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
 
 
+_THREAD = threading.local()  # .site: where this thread's warnings point (pointing_at)
+
+
+@contextlib.contextmanager
+def pointing_at(site: Optional[UserSite]) -> Iterator[None]:
+    """Within the block, :func:`warn` on this thread points at ``site`` when no frame of
+    the user's calls it (code of the package's that knows no site itself)."""
+    previous = getattr(_THREAD, "site", None)
+    _THREAD.site = site
+    try:
+        yield
+    finally:
+        _THREAD.site = previous
+
+
 def warn(message: str, *, site: Optional[UserSite] = None) -> None:
     """Give a :class:`SlackReportWarning` that points at the user's code.
 
@@ -51,10 +67,11 @@ def warn(message: str, *, site: Optional[UserSite] = None) -> None:
     package and outside Chainer's and pytorch-pfn-extras' own code (e.g. the
     line that built the extension, or the ``trainer.run()`` line).  On a
     background thread, where no user frame exists, it is ``site`` (captured
-    by :func:`user_site` where the user's code called), else this package's
-    frame.
+    by :func:`user_site` where the user's code called; else the one of
+    :func:`pointing_at`), else this package's frame.
     """
     found = _user_frame(sys._getframe(1))
+    site = site or getattr(_THREAD, "site", None)
     if found is None and site is not None:
         registry = site.module_globals.setdefault("__warningregistry__", {})
         warnings.warn_explicit(message, SlackReportWarning, site.filename, site.lineno,

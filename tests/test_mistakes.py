@@ -158,3 +158,18 @@ def test_each_refusal_names_what_is_at_fault(slack_emulator, fault, named):
     assert str(warning.message).startswith(f"Slack answered {fault!r} {named}: "), warning
     assert (warning.filename, warning.lineno) == (__file__, line)
     assert slack_emulator.token not in str(warning.message)
+
+
+def test_a_name_not_found_in_finish_mentions_points_at_the_users_line(slack_emulator):
+    # the look-up runs on the worker thread, before the first post
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        report = RunReport(None, "general", ["epoch"], ReportOptions(
+            client=slack_emulator.client(timeout=5), min_interval=0.05, flush_timeout=5.0,
+            watchdog=False, finish_mentions="@nobody-here"))
+        report.start(lambda: 0.0)
+        report.end(Outcome.completed(), background=False)
+    (warning,) = [w for w in record if "finish_mentions" in str(w.message)]
+    assert "no Slack user named nobody-here" in str(warning.message)
+    assert (warning.filename, warning.lineno) == (__file__, line)

@@ -32,7 +32,7 @@ import time
 from collections import deque
 from typing import Callable, Optional, Sequence
 
-from ..warning import UserSite, warn
+from ..warning import UserSite, pointing_at, warn
 from .budget import RunBudget
 from .pacing import Pacing
 from .slack_errors import CHANNEL_ERRORS, TOKEN_ERRORS, Action, Verdict, classify_exception
@@ -229,7 +229,8 @@ class LiveMessage:
     def _send(self, final: bool) -> bool:
         """Render the newest text and show it in Slack; True when Slack shows it."""
         while self._prepare:
-            self._prepare.pop(0)(self._client)
+            with pointing_at(self._site):  # e.g. a name in finish_mentions not found
+                self._prepare.pop(0)(self._client)
         if not (final and self._final_shown):
             if not self._show(final):
                 return False
