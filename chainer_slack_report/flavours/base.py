@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import textwrap
 from typing import Any, List, Mapping, Optional, Sequence
 
 from ..job.ranks import Process
@@ -19,27 +18,43 @@ from ..rendering.progress import Progress
 from ..run_report import Mode, RunReport, resume_note
 from ..warning import warn
 
-__all__ = ["ReportExtension", "flavour", "progress_of", "elapsed_of"]
+__all__ = ["ReportExtension", "flavour", "progress_of", "elapsed_of", "missing_framework"]
 
 
-def flavour(*own: inspect.Parameter):
+def flavour(*own: inspect.Parameter, docs: Optional[Mapping[str, str]] = None):
     """Class decorator: the flavour's docstring gets the ``Args:`` text of the first three
     arguments where it says ``{first}`` and of the options where it says ``{options}``,
     and its ``__init__`` the full signature (``help()`` lists every
-    argument) with the flavour's ``own`` keyword-only arguments."""
+    argument) with the flavour's ``own`` keyword-only arguments.  ``docs`` maps more
+    ``{name}`` lines to their text (replaced first: it may hold ``{options}``)."""
     def decorate(cls):
         doc = cls.__doc__
-        for name, text in (("first", FIRST_ARGS_DOC), ("options", OPTIONS_DOC)):
-            # indented as the placeholder is: Python 3.13 strips a docstring's common
-            # indentation when it compiles it, the texts keep the older Pythons' 8 spaces
+        for name, text in (*(docs or {}).items(), ("first", FIRST_ARGS_DOC),
+                           ("options", OPTIONS_DOC)):
             doc = re.sub(r"^([ \t]*)\{" + name + r"\}$",
-                         lambda m, t=text: textwrap.indent(textwrap.dedent(t).strip("\n"),
-                                                           m.group(1)),
+                         lambda m, t=text: _shifted(t.strip("\n"), len(m.group(1))),
                          doc, count=1, flags=re.M)
         cls.__doc__ = doc
         cls.__init__.__signature__ = flavour_signature(*own)
         return cls
     return decorate
+
+
+def missing_framework(module: str, needs: str, exc: ImportError) -> ImportError:
+    """The error of a flavour whose framework does not import: what it needs, how to
+    install it, and why the import failed."""
+    return ImportError(f"{module} needs {needs}  ({type(exc).__name__}: {exc})")
+
+
+def _shifted(text: str, indent: int) -> str:
+    """``text`` moved left or right so that its first line is indented ``indent`` spaces
+    (Python 3.13 strips a docstring's common indentation when it compiles it; the texts
+    put in keep the older Pythons' 8 spaces of an ``Args:`` item)."""
+    shift = indent - (len(text) - len(text.lstrip(" ")))
+    lines = text.split("\n")
+    if shift >= 0:
+        return "\n".join(" " * shift + line if line else line for line in lines)
+    return "\n".join(line[min(-shift, len(line) - len(line.lstrip(" "))):] for line in lines)
 
 
 def keyword(name: str, default: Any, annotation: str) -> inspect.Parameter:
