@@ -12,7 +12,8 @@ Each command runs under ``bash -e`` with ``python3`` and ``python3.X`` on PATH b
 Python under test, ``PIP_NO_CACHE_DIR=1`` (an empty pip cache: every package is fetched and
 every source package built, as on a new machine), and no uv.  After it, each virtual
 environment it made must import what it installed (the package, ``SlackReport`` with the
-``chainer`` extra, ``chainer_slack_report.ppe`` with ``ppe``) and run the command-line tool.
+``chainer`` extra, ``chainer_slack_report.ppe`` with ``ppe``, and so on) and run the
+command-line tool.
 
 PyTorch is the one exception to "cold": its wheels are GBs, so for a command that installs
 it the environment is made first with ``torch==2.13.0`` from this machine's own wheels
@@ -44,6 +45,7 @@ PYTHONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 TORCH = "torch==2.13.0"  # the wheel this machine has on disk (CI's cp311)
 _CLAIM = re.compile(r"#[^\n]*\(Python (3\.\d+)(?:\s*[–-]\s*(3\.\d+))?\)\s*$")
 _VENV = re.compile(r"-m venv (\S+)")
+_TORCH_EXTRAS = ("ppe", "lightning", "transformers")  # each installs torch
 TIMEOUT = 30 * 60  # seconds: one command, only against hangs
 
 
@@ -116,8 +118,10 @@ def checks(script: str, venv: str) -> str:
     lines = ["import chainer_slack_report"]
     if "chainer" in re.sub(r"chainer[-_]slack[-_]report|chainer_slack_report", "", script):
         lines.append("from chainer_slack_report import SlackReport")
-    if "ppe" in script or "torch" in script:
-        lines.append("import chainer_slack_report.ppe")
+    if "torch" in script:
+        lines.append("import torch")
+    lines += [f"import chainer_slack_report.{extra}" for extra in _TORCH_EXTRAS
+              if extra in script]
     python, tool = (os.path.join(venv, "bin", n) for n in ("python", "chainer-slack-report"))
     return (f"{python} -c {_quote('; '.join(lines))}\n"
             f"{tool} --version\n")
@@ -138,8 +142,8 @@ def run_one(version: str, script: str) -> tuple:
         copy = checkout_copy(work)
         env = environment(work, python, version)
         venvs = list(dict.fromkeys(_VENV.findall(script)))
-        if "torch" in script or "ppe" in script:  # torch from the machine's own wheels
-            for venv in venvs:  # (its dependencies are fetched by the command, cold)
+        if "torch" in script or any(e in script for e in _TORCH_EXTRAS):
+            for venv in venvs:  # torch from the machine's wheel; its dependencies cold
                 pre = (f"{python} -m venv {venv} && {venv}/bin/pip install --quiet "
                        f"--no-index --no-deps {TORCH}")
                 done = subprocess.run(["bash", "-c", pre], cwd=copy, env=env, text=True,
