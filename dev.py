@@ -28,8 +28,8 @@ BIN = "Scripts" if os.name == "nt" else "bin"
 EXE = ".exe" if os.name == "nt" else ""
 PYTHONS = ">=3.9,<3.12"  # Chainer 7.8.1 imports on these only
 JOBS = {  # job: (extras to install, command run in .venv)
-    "example": ("examples", ["examples/train_digits.py"]),
-    "test": ("test,docs", ["-m", "pytest", "-q"]),
+    "example": ("chainer,examples", ["examples/train_digits.py"]),
+    "test": ("chainer,test,docs", ["-m", "pytest", "-q"]),
 }
 USAGE = f"usage: python3 dev.py {{{','.join(JOBS)}}} [ARGS...]"
 

@@ -43,6 +43,15 @@ def __getattr__(name: str):
                     f"chainer_slack_report.ppe.SlackReport (pytorch-pfn-extras); for any "
                     f"command or LogReport file, the chainer-slack-report command line "
                     f"tool.") from exc
+            if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == \
+                    "chainer":
+                raise ImportError(
+                    "chainer_slack_report.SlackReport is the Chainer extension, and Chainer "
+                    "is not installed. It is the package's extra 'chainer': in a checkout, "
+                    "PIP_CONSTRAINT=constraints-build.txt pip install -e \".[chainer]\" "
+                    "(the constraint, setuptools<70, lets pip build Chainer 7.8.1's source "
+                    "package, whose setup.py imports pkg_resources; see the README's "
+                    "Install).") from exc
             raise
         return SlackReport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -263,7 +263,8 @@ class Assembly:
                      refresh: Optional[float] = None, min_interval: Optional[float] = None,
                      budget: Optional[RunBudget] = None, name: Optional[str] = None,
                      on_posted: Optional[Callable[[str, str], None]] = None,
-                     after_render: Optional[Callable[[], None]] = None) -> LiveMessage:
+                     after_render: Optional[Callable[[], None]] = None,
+                     site=None) -> LiveMessage:
         """The live Slack message of this report.
 
         Args:
@@ -276,6 +277,8 @@ class Assembly:
             on_posted: ``on_posted(channel_id, ts)`` on the worker, at each post.
             after_render: Called on the worker after each rendering (e.g. to
                 feed a watchdog what the message now shows); must not raise.
+            site (UserSite or None): The user's line the live message's warnings
+                point at (:func:`~chainer_slack_report.warning.user_site`).
         """
         options = self.options
         render, render_blocks = self.message.render, None
@@ -294,7 +297,7 @@ class Assembly:
             prepare=[lambda c: resolve_mentions(mentions, c)] if mentions.names else [],
             refresh_after=refresh, name=name or f"SlackReport-{self.description.channel}",
             budget=budget, channel_id=ref[0] if ref else None, ts=ref[1] if ref else None,
-            on_posted=on_posted)
+            on_posted=on_posted, site=site)
 
 
 def _then(render: Callable, after: Callable[[], None]) -> Callable:

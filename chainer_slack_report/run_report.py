@@ -38,7 +38,8 @@ from .rendering.template import Template
 from .transport.client import report_client
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
-from .warning import warn
+from .unreported import UnreportedKeys
+from .warning import user_site, warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
            "CurrentStdout", "resume_note", "run_info", "WATCHDOG_ENV"]
@@ -161,6 +162,12 @@ class RunReport:
         self._stall: Optional[StallWatch] = None  # finds a hung run (stall_after)
         self._unstalled = Status.TRAINING  # the status a stall replaced
         self._snapshot_waited = False
+        #: The user's line (this constructor's caller) that the warnings of the
+        #: threads talking to Slack point at.
+        self._site = user_site()
+        self._unreported = UnreportedKeys({
+            "entries": entries, "sparklines": options.sparklines,
+            "chart": [key for group in options.chart for key in group]})
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -265,7 +272,7 @@ class RunReport:
             self._live.reply(lambda: note)
         if watch_signals:
             self._signals.install()
-        self._guard = start_guard(self._description, self._assembly, self._live,
+        self._guard = start_guard(self._description, self._assembly, self._live, site=self._site,
                                   untravelled=self._untravelled,
                                   elapsed=lambda: self._message.elapsed)
         self._guard.status(self._message.status, self._message.elapsed)
@@ -277,9 +284,11 @@ class RunReport:
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
         """New log rows (O(1) each; no I/O).  Nothing is kept in local mode."""
+        rows = list(observations)
+        if self._mode is not Mode.SILENT:
+            self._unreported.see(rows)  # a typo in entries: one warning, early
         if self._mode is Mode.LOCAL or self.ended:
             return
-        rows = list(observations)
         if rows:
             self._guard.rows(rows)  # first: the watchdog never lags the message
             self._assembly.push(rows)
@@ -457,7 +466,8 @@ class RunReport:
         return assembly.live_message(client, ref=ref, refresh=refresh,
                                      budget=assembly.budget(client),
                                      on_posted=lambda *ref: self._guard.posted(*ref),
-                                     after_render=lambda: self._guard.rendered())
+                                     after_render=lambda: self._guard.rendered(),
+                                     site=self._site)
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""

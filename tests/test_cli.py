@@ -9,6 +9,7 @@ fast the machine is.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -20,7 +21,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import needs, wait_until
+from conftest import needs, text_now, wait_until
 from slack_sdk import WebClient
 
 from chainer_slack_report.rendering.message import BUILTIN_PLACEHOLDERS
@@ -538,6 +539,72 @@ def test_watch_ends_when_the_file_is_idle(slack_emulator, env, tmp_path):
     assert error_block(message.text) == f"{log} unchanged for 1 s: stopped watching"
 
 
+def test_watch_takes_entries_before_the_logfile(slack_emulator, env, tmp_path):
+    # --entries takes one value (KEY,KEY,...): LOGFILE after it stays the log file
+    log = tmp_path / "log"
+    log.write_text(json.dumps([{"epoch": e, "main/loss": 1.0 / e, "lr": 0.1} for e in (1, 2)]))
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(100)"])
+    watcher = subprocess.Popen(
+        [*CLI, "watch", "--pid", str(job.pid), "--entries", "epoch,main/loss", "--entries",
+         "lr", str(log), "--interval", "0.02", *FAST],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: len(table(text_now(slack_emulator))) == 3, timeout=TIMEOUT)
+        job.kill()
+        _, err = watcher.communicate(timeout=TIMEOUT)
+    finally:
+        reap(watcher, job)
+    assert watcher.returncode == 0, err
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed] - ")
+    assert [row.split() for row in table(message.text)] == [
+        ["epoch", "main/loss", "lr"], ["1", "1", "0.1"], ["2", "0.5", "0.1"]]
+
+
+def test_watch_a_logfile_that_never_appears_is_an_error(slack_emulator, env, tmp_path):
+    missing = tmp_path / "result" / "log"
+    done = cli("watch", str(missing), "--idle", "0.3", "--interval", "0.05", *FAST, env=env)
+    assert done.returncode == 1, done.stderr
+    assert (f"chainer-slack-report: error: {missing}: no such file (it did not appear "
+            f"within --idle 0.3 s)").encode() in done.stderr
+    assert slack_emulator.messages("general") == []  # no [Completed] with an empty table
+    # with --entries the message was posted at once: it ends [Failed], saying why
+    done = cli("watch", str(missing), "--entries", "epoch", "--idle", "0.3", "--interval",
+               "0.05", *FAST, env=env)
+    assert done.returncode == 1, done.stderr
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Failed] - ")
+    assert f"{missing}: no such file (it did not appear within --idle 0.3 s)" in message.text
+    # a file that appears later is followed as before
+    job = subprocess.Popen([*CLI, "watch", str(missing), "--idle", "5", "--interval", "0.05",
+                            *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        missing.parent.mkdir()
+        missing.write_text(json.dumps([{"epoch": 1}]))
+        _, err = job.communicate(timeout=TIMEOUT)
+    finally:
+        reap(job)
+    assert job.returncode == 0, err
+    assert sorted(m.text.split(" ", 1)[0] for m in slack_emulator.messages("general")) == [
+        "[Completed]", "[Failed]"]
+
+
+@pytest.mark.parametrize("subcommand", ["run", "watch"])
+def test_every_option_is_in_the_usage_line(env, subcommand):
+    from chainer_slack_report.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    options = [action.option_strings[0] for action in sub.choices[subcommand]._actions
+               if action.option_strings and action.help != argparse.SUPPRESS]
+    assert "--emulator" in options and "--channel" in options
+    done = cli(subcommand, "--help", env=env)
+    usage = " ".join(done.stdout.decode().split("\n\n", 1)[0].split())
+    assert usage.startswith(f"usage: chainer-slack-report {subcommand} ")
+    assert [o for o in options if f"[{o}" not in usage] == []
+    assert usage.endswith("-- CMD [ARGS...]" if subcommand == "run" else "LOGFILE")
+
+
 def test_watch_stops_on_sigterm_with_chosen_entries(slack_emulator, env, tmp_path):
     log = tmp_path / "log"
     log.write_text(json.dumps([{"epoch": 1, "main/loss": 0.5, "iteration": 7}]))
@@ -695,21 +762,53 @@ def test_check_missing_scopes(slack_emulator, env):
     assert "WARN  optional scope files:write missing" in output
 
 
+@pytest.mark.parametrize("given", ["general", "#general", "C0000001"])
+def test_check_with_chat_write_only_shows_the_channel_exists(slack_emulator, env, given):
+    # the README's scopes: chat:write (no channels:read, so no conversations.info/list)
+    slack_emulator.scopes = ["chat:write"]
+    code, output = check(env, "--channel", given)
+    assert code == 0, output
+    assert (f"OK    channel C0000001 ({given}): the bot may post there (chat.scheduleMessage "
+            f"accepted a test message, deleted at once") in output
+    assert output.rstrip().endswith(f"All set: runs can report to {given}")
+    assert slack_emulator.count("chat.scheduleMessage") == 1
+    assert slack_emulator.count("chat.deleteScheduledMessage") == 1
+    assert slack_emulator.scheduled("general") == []
+    slack_emulator.advance(121 * 24 * 3600)  # nothing is left to post, ever
+    assert slack_emulator.messages("general") == []
+
+
+@pytest.mark.parametrize("given, error", [("genral", "channel_not_found"),
+                                          ("C0999999", "channel_not_found"),
+                                          ("outside", "not_in_channel")])
+def test_check_with_chat_write_only_fails_a_channel_it_cannot_post_to(slack_emulator, env,
+                                                                      given, error):
+    slack_emulator.add_channel("outside", member=False)
+    slack_emulator.scopes = ["chat:write"]
+    code, output = check(env, "--channel", given)
+    assert code == 1, output
+    assert f"FAIL  channel {given}: {error}: " in output
+    assert "All set" not in output and "1 problem found" in output
+    assert slack_emulator.scheduled("general") == [] and slack_emulator.scheduled(
+        "outside") == []
+
+
 def test_check_without_channels_read_can_post_a_test_message(slack_emulator, env):
     # a bot without channels:read cannot look the channel up (Slack: missing_scope)
     slack_emulator.fail("conversations.info", "missing_scope", times=float("inf"))
     code, output = check(env, "--channel", slack_emulator.channel("general").id)
     assert code == 0, output
-    assert "WARN  channel C0000001: cannot be looked up without channels:read" in output
+    assert "OK    channel C0000001 (C0000001): the bot may post there" in output
     code, output = check(env, "--channel", slack_emulator.channel("general").id, "--post")
     assert code == 0, output
     assert "OK    test message posted to C0000001 and deleted" in output
     assert slack_emulator.messages("general") == []
     assert slack_emulator.count("chat.delete") == 1
-    # a channel the bot is not in fails the test post
+    # a channel the bot is not in fails before any test post
     outside = slack_emulator.add_channel("outside", member=False)
     code, output = check(env, "--channel", outside.id, "--post")
-    assert code == 1 and "test post to C0000003: not_in_channel" in output
+    assert code == 1 and "FAIL  channel C0000003: not_in_channel" in output
+    assert slack_emulator.count("chat.postMessage") == 1  # general's test post only
 
 
 def test_check_rate_limited(slack_emulator, env):

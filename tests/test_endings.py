@@ -8,11 +8,13 @@ process marks the message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 
+import pytest
 from chainer import training
 from conftest import make_trainer, table_rows, wait_until
 
@@ -22,9 +24,33 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "run_training.py")
 TIMEOUT = 60  # seconds: only against hangs; the latency is measured in benchmarks/
 
 
+_STARTED: list = []  # (process, its watchdogs) of the test that runs now
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind():
+    """After each test, whatever it asserted: every training process it started is killed
+    with its whole process group (workers it forked included), and its watchdogs (a
+    session of their own) are given TIMEOUT to report and exit, then killed."""
+    yield
+    while _STARTED:
+        proc, watchdogs = _STARTED.pop()
+        watchdogs = watchdogs + watchdogs_of(proc.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its group: start() made it a leader
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
+        if not wait_until(lambda ws=watchdogs: all(gone(w) for w in ws), timeout=TIMEOUT):
+            for pid in watchdogs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
 def start(emulator, *args, preexec_fn=None, url=None):
-    """A training process reporting to the emulator (or to ``url``) with its watchdog on, in
-    a process group of its own (as a shell's foreground job); waits until it trains."""
+    """A training process reporting to the emulator (or to ``url``) with its watchdog on, in a
+    process group of its own (as a shell's foreground job); waits until it trains.  The
+    test's teardown kills it (its group) if it still runs."""
     def child():
         os.setpgrp()
         if preexec_fn is not None:
@@ -36,7 +62,9 @@ def start(emulator, *args, preexec_fn=None, url=None):
                              "--epochs", "1000", "--sleep", "0.02", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=child)
+    _STARTED.append((proc, []))
     assert proc.stdout.readline().strip() == "READY", proc.stderr.read()
+    _STARTED[-1] = (proc, watchdogs_of(proc.pid))  # known now, also once proc is dead
     return proc
 
 
@@ -200,15 +228,20 @@ def test_a_lost_host_is_announced_by_the_scheduled_notice(slack_emulator):
 def test_a_live_but_silent_run_moves_its_notice_and_is_never_announced(slack_emulator):
     # A run silent for longer than lost_after (an epoch that long) is alive: its
     # watchdog moves the notice forward every lost_after / 2 = 30 s, rows or not.
-    proc = start(slack_emulator, "--lost-after", "60", "--die", "hang", "--die-at", "2")
-    (first,) = wait_scheduled(slack_emulator)
+    lost_after = 60
+    proc = start(slack_emulator, "--lost-after", str(lost_after), "--die", "hang",
+                 "--die-at", "2")
+    first = wait_scheduled(slack_emulator)[0]
+
     def moved_alone():  # a new one scheduled, then the old one deleted
         pending = slack_emulator.scheduled("general")
         return len(pending) == 1 and pending[0].id != first.id
 
-    assert wait_until(moved_alone, timeout=TIMEOUT)  # moved, silent all the while
-    (moved,) = slack_emulator.scheduled("general")
-    assert moved.post_at >= first.post_at + 29
+    # moved lost_after / 2 after it was scheduled (before it was seen here), silent all
+    # the while; TIMEOUT more only against a hang, however loaded the machine is
+    assert wait_until(moved_alone, timeout=lost_after / 2 + TIMEOUT)
+    moved = slack_emulator.scheduled("general")[0]
+    assert moved.post_at >= first.post_at + lost_after / 2 - 1
     slack_emulator.advance(first.post_at - slack_emulator.clock.now() + 1)
     (message,) = slack_emulator.messages("general")
     assert message.replies == []  # the first notice's time came: nothing was posted

@@ -36,6 +36,18 @@ def test_on_python_3_11_and_earlier_the_chainer_extension_imports():
     assert "SlackReport" in chainer_slack_report.__all__
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Chainer 7.8.1 needs Python <= 3.11")
+def test_without_the_chainer_extra_the_chainer_extension_says_how_to_install_it():
+    code = ("import sys; sys.modules['chainer'] = None  # not installed\n"
+            "from chainer_slack_report import SlackReport\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert ("ImportError: chainer_slack_report.SlackReport is the Chainer extension, and "
+            "Chainer is not installed. It is the package's extra 'chainer': in a checkout, "
+            "PIP_CONSTRAINT=constraints-build.txt pip install -e \".[chainer]\"") in done.stderr
+
+
 def test_the_core_imports_no_chainer_and_no_numpy():
     code = ("import importlib, sys\n"
             f"for name in {CORE!r}:\n"

@@ -21,6 +21,7 @@ from run_ppe import ENTRIES, Boom, Run
 from chainer_slack_report import SlackReportWarning
 from chainer_slack_report.job.ranks import Process
 from chainer_slack_report.ppe import SlackReport
+from chainer_slack_report.unreported import FIRST_ROWS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "run_ppe.py")
@@ -103,6 +104,20 @@ def test_one_post_then_updates_and_completed_with_every_row(slack_emulator, buil
     assert column(message.text, 1) == [row["iteration"] for row in log] == [4, 8, 12, 16]
     assert report.live.posts == 1 and report.live.updates == len(updates)
     assert report.available
+
+
+def test_a_typo_in_entries_is_named_once_with_the_closest_key(slack_emulator, build, tmp_path):
+    report = build(["epoch", "main/los"], sparklines=["main/acuracy"])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        Run(report, epochs=FIRST_ROWS + 1, out=str(tmp_path)).train()
+    (warning,) = [w for w in record if issubclass(w.category, SlackReportWarning)
+                  and "not reported in the first" in str(w.message)]
+    assert str(warning.message) == (
+        "SlackReport: 'main/los' of entries (did you mean 'main/loss'?); 'main/acuracy' of "
+        f"sparklines (did you mean 'main/accuracy'?): not reported in the first {FIRST_ROWS} "
+        "rows, so they show nothing until reported")
+    assert only_message(slack_emulator).text.startswith("[Completed]")
 
 
 def test_crash_in_run_iteration_gives_failed_without_finalize(slack_emulator, build, tmp_path):

@@ -2,9 +2,10 @@
 
 Subcommands::
 
-    chainer-slack-report run [--channel C] [--mention WHO ...] [--tail N] [--template T]
-                             -- CMD [ARGS...]
-    chainer-slack-report watch LOGFILE [--entries KEY ...] [--pid PID] [--idle S] [--interval S]
+    chainer-slack-report run [--channel C] [--mention WHO ...] [--template T] [--emulator]
+                             [--tail N] -- CMD [ARGS...]
+    chainer-slack-report watch [--entries KEY,...] [--pid PID] [--idle S] [--interval S]
+                               [--layout L] [--chart KEY,...] [report options] LOGFILE
     chainer-slack-report check [--channel C] [--post]
     chainer-slack-report emulator [--port P] [--json] [emulator options]
 

@@ -22,6 +22,8 @@ __all__ = ["add_parser", "cmd_check"]
 _SLACK_API_URL = "https://slack.com/api/"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _LIST_PAGES = 10  # conversations.list pages (of 200) searched for a channel name
+# How far ahead the test message of _prove_channel is scheduled (Slack: at most 120 days).
+_PROOF_AHEAD = 100 * 24 * 3600
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,14 +32,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "check", help="check the token, channel and scopes before a long run",
         description="Check SLACK_BOT_TOKEN (auth.test), its scopes (chat:write needed; "
                     "users:read and files:write optional), the channel (exists, the "
-                    "bot is a member, not archived) and where the runs share Slack's rate "
-                    "budget (a Redis server answers).  Exit status 0: a run can report; "
-                    "1: it cannot (what to fix is printed).")
+                    "bot is a member, not archived: conversations.info, or without "
+                    "channels:read a message scheduled with chat.scheduleMessage and "
+                    "deleted at once) and where the runs share Slack's rate budget (a "
+                    "Redis server answers).  Exit status 0: a run can report; 1: it cannot "
+                    "(what to fix is printed).")
     check.add_argument("--channel", metavar="C",
                        help="channel ID or name (default: $SLACK_CHANNEL_ID)")
     check.add_argument("--post", action="store_true",
-                       help="also post a test message to the channel and delete it (the "
-                            "only check possible without channels:read)")
+                       help="also post a test message to the channel and delete it")
     check.add_argument("--store", type=store, metavar="URL", default=None,
                        help="the Redis server the runs will share the rate budget in "
                             "(default: $CHAINER_SLACK_REPORT_STORE; none: this host's state "
@@ -210,12 +213,12 @@ def _check_channel(out: _Findings, client, channel: str, scopes: Optional[Set[st
             return
     if error is not None:
         code, hint = _failure(error)
-        if code == "missing_scope":
-            out.warn(f"channel {channel}: cannot be looked up without channels:read "
-                     f"(groups:read for a private channel); it is checked at the first "
-                     f"post (or now with --post)")
-        else:
+        if code != "missing_scope":
             out.fail(f"channel {channel}: {code}: {hint}")
+            return
+        # No channels:read (groups:read): a call that needs only chat:write shows it.
+        key = _prove_channel(out, client, channel, key)
+        if key is None:
             return
     if info is not None:
         where = f"channel {info.get('id')} (#{info.get('name')})"
@@ -232,6 +235,42 @@ def _check_channel(out: _Findings, client, channel: str, scopes: Optional[Set[st
             return
     if post:
         _check_post(out, client, info.get("id") if info else key)
+
+
+def _prove_channel(out: _Findings, client, channel: str, key: str) -> Optional[str]:
+    """Show, with ``chat:write`` alone, that the bot may post to ``channel``: schedule a
+    message far ahead with ``chat.scheduleMessage`` and delete it at once with
+    ``chat.deleteScheduledMessage``; nothing is ever posted.
+
+    Slack's chat.scheduleMessage page: the channel is "an encoded ID, or a name", its
+    errors include ``channel_not_found``, ``not_in_channel`` and ``is_archived``, and
+    ``post_at`` may be up to 120 days ahead (``time_too_far``).
+
+    Returns:
+        str or None: The channel's ID, or None when Slack refused (a failure said).
+    """
+    post_at = int(time.time()) + _PROOF_AHEAD
+    try:
+        scheduled = client.chat_scheduleMessage(
+            channel=key, post_at=post_at,
+            text=f"{PROG} check: a test message, deleted as soon as it was scheduled")
+    except Exception as exc:  # noqa: BLE001
+        code, hint = _failure(exc)
+        out.fail(f"channel {channel}: {code}: {hint}")
+        return None
+    found = scheduled.get("channel") or key
+    message_id = scheduled.get("scheduled_message_id")
+    try:
+        client.chat_deleteScheduledMessage(channel=found, scheduled_message_id=message_id)
+    except Exception as exc:  # noqa: BLE001
+        code, _ = _failure(exc)
+        day = time.strftime("%Y-%m-%d", time.gmtime(post_at))
+        out.warn(f"the test message scheduled in {found} ({message_id}) was not deleted "
+                 f"({code}); it would post on {day}: delete it with "
+                 f"chat.deleteScheduledMessage")
+    out.ok(f"channel {found} ({channel}): the bot may post there (chat.scheduleMessage "
+           f"accepted a test message, deleted at once; channels:read would say more)")
+    return found
 
 
 def _check_post(out: _Findings, client, channel: str) -> None:

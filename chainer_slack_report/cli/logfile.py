@@ -23,6 +23,8 @@ class LogFile:
         self.path = path
         self._stamp = None  # what the file was when last looked at
         self._warned = False
+        #: True once the file has existed at a look (:meth:`changed`).
+        self.appeared = False
 
     def changed(self) -> bool:
         """True if the file is not as it was at the previous call (it appeared, grew…)."""
@@ -32,6 +34,7 @@ class LogFile:
         except OSError:
             stamp = None
         changed, self._stamp = stamp != self._stamp, stamp
+        self.appeared = self.appeared or stamp is not None
         return changed
 
     def rows(self) -> Optional[List[dict]]:

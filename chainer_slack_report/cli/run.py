@@ -38,8 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``run`` to the tool's subcommands (``ArgumentParser.add_subparsers()``)."""
     run = subparsers.add_parser(
         "run", parents=[report_options()], help="run a command and report it",
-        usage=f"{PROG} run [-h] [--channel C] [--mention WHO] [--tail N] [--template T] "
-              f"-- CMD [ARGS...]",
         description="Run CMD; its output reaches the terminal unchanged while one Slack "
                     "message shows [Running], then [Completed], [Failed] (exit code), "
                     "[Terminated] or [Interrupted] (the signal), the elapsed time and the "
@@ -52,8 +50,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "message promptly.  In --template, {output} is the last output line.")
     run.add_argument("--tail", type=positive_int, default=20, metavar="N",
                      help="show the last N lines of output (default: %(default)s)")
+    # The usage line: argparse's own for every option (so none is left out), then the
+    # command, which argparse would draw as "..." (REMAINDER).
+    options = run.format_usage().split(" ", 1)[1].rstrip()
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
                      help="the command to run, after --")
+    run.usage = f"{options} -- CMD [ARGS...]"
     run.set_defaults(handler=cmd_run, subparser=run)
     return run
 

@@ -47,23 +47,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "live message, until process PID ends or the file stays unchanged "
                     "for --idle seconds (or Ctrl-C/SIGTERM).")
     watch.add_argument("logfile", metavar="LOGFILE", help="the LogReport file (a JSON list)")
-    watch.add_argument("--entries", action="extend", nargs="+", metavar="KEY",
-                       help="the keys to show as columns (default: the keys found, epoch "
-                            "and iteration first); commas also separate keys")
+    # One value each (KEY,KEY,...), never nargs="+": such an option would take LOGFILE
+    # as one more key when it comes last (watch --entries epoch,main/loss LOGFILE).
+    watch.add_argument("--entries", action="append", metavar="KEY,...",
+                       help="the keys to show as columns, separated by commas; repeatable "
+                            "(default: the keys found, epoch and iteration first)")
     watch.add_argument("--pid", type=positive_int, metavar="PID",
                        help="stop when this process ends ([Completed]: its exit status "
                             "cannot be known)")
     watch.add_argument("--idle", type=positive_float, metavar="SECONDS",
-                       help="stop when LOGFILE has not changed for this long")
+                       help="stop when LOGFILE has not changed for this long (a LOGFILE "
+                            "that never appears is an error)")
     watch.add_argument("--interval", type=positive_float, default=1.0, metavar="S",
                        help="seconds between two looks at LOGFILE (default: %(default)s)")
     watch.add_argument("--layout", choices=list(LAYOUTS), default="text",
                        help="the message as text (default) or as Block Kit blocks: a "
                             "sortable data table and native line charts (see --chart)")
-    watch.add_argument("--chart", action="append", nargs="+", metavar="KEY", default=None,
-                       help="with --layout blocks: draw these keys as one line chart, a "
-                            "series each (commas also separate keys); again for a second "
-                            "chart")
+    watch.add_argument("--chart", action="append", metavar="KEY,...", default=None,
+                       help="with --layout blocks: draw these keys, separated by commas, "
+                            "as one line chart, a series each; again for a second chart")
     watch.set_defaults(handler=cmd_watch, subparser=watch)
     return watch
 
@@ -71,12 +73,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``watch``: 0, 1 without a token or channel (or the process ends with the
     signal that stopped the watch)."""
-    entries = [e.strip() for item in args.entries or () for e in item.split(",") if e.strip()]
-    args.entries = entries or None
+    args.entries = _keys(args.entries) or None
     if args.pid is not None and not OtherProcess(args.pid).alive():
         parser.error(f"--pid {args.pid}: no such process is running")
-    charts = [[k.strip() for item in group for k in item.split(",") if k.strip()]
-              for group in args.chart or ()]
+    charts = [_keys([group]) for group in args.chart or ()]
     args.layout_options = {"layout": args.layout, "chart": charts or None}
     try:  # the report is built once the keys are known: check its options now
         Template(args.template)
@@ -90,6 +90,11 @@ def cmd_watch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     with slack_or_emulator(args):
         return _Watcher(args, parser).run()
+
+
+def _keys(values: Optional[List[str]]) -> List[str]:
+    """The keys of ``--entries``/``--chart`` values such as ``"epoch,main/loss"``."""
+    return [key.strip() for value in values or () for key in value.split(",") if key.strip()]
 
 
 class _Watcher:
@@ -124,7 +129,10 @@ class _Watcher:
             self._start(self.args.entries)
         with SignalHandlers({signum: self._on_signal for signum in _STOP_SIGNALS}):
             reason = self._follow()
+        self.log.changed()  # a last look: the file may have appeared just now
         self._take(self.log.rows() or [])
+        if not self.log.appeared and self.stop_signal is None:
+            return self._never_appeared(reason)
         if self.report is None:
             self._start(["epoch", "iteration"])
         status = Status.INTERRUPTED if self.stop_signal is not None else Status.COMPLETED
@@ -133,6 +141,19 @@ class _Watcher:
         if stop is not None:
             return end_with_signal(stop)
         return 0
+
+    def _never_appeared(self, reason: str) -> int:
+        """LOGFILE did not exist at any look: an error (exit status 1), not [Completed];
+        a message already started (``--entries``) says [Failed]."""
+        path = self.args.logfile
+        say(f"error: {path}: no such file ({reason}); give the path of the job's LogReport "
+            f"file (Chainer: result/log)")
+        if self.report is not None:
+            detail = f"{path}: no such file ({reason})"
+            stop = end_report(self.report, Outcome(Status.FAILED, detail))
+            if stop is not None:
+                return end_with_signal(stop)
+        return 1
 
     def _follow(self) -> str:
         """Look at the file until the watch ends; returns why it ended."""
@@ -152,6 +173,8 @@ class _Watcher:
                 return f"Process {self.process.pid} ended (its exit status is unknown here)"
             idle = time.monotonic() - last_change
             if args.idle is not None and idle >= args.idle:
+                if not self.log.appeared:
+                    return f"it did not appear within --idle {args.idle:g} s"
                 return f"{args.logfile} unchanged for {idle:.0f} s: stopped watching"
             wait = args.interval
             if args.idle is not None:

@@ -31,8 +31,9 @@ def flavour(*own: inspect.Parameter, docs: Optional[Mapping[str, str]] = None):
         doc = cls.__doc__
         for name, text in (*(docs or {}).items(), ("first", FIRST_ARGS_DOC),
                            ("options", OPTIONS_DOC)):
-            doc = re.sub(r"^[ \t]*\{" + name + r"\}$", lambda _, t=text: t.strip("\n"), doc,
-                         count=1, flags=re.M)
+            doc = re.sub(r"^([ \t]*)\{" + name + r"\}$",
+                         lambda m, t=text: _shifted(t.strip("\n"), len(m.group(1))),
+                         doc, count=1, flags=re.M)
         cls.__doc__ = doc
         cls.__init__.__signature__ = flavour_signature(*own)
         return cls
@@ -43,6 +44,17 @@ def missing_framework(module: str, needs: str, exc: ImportError) -> ImportError:
     """The error of a flavour whose framework does not import: what it needs, how to
     install it, and why the import failed."""
     return ImportError(f"{module} needs {needs}  ({type(exc).__name__}: {exc})")
+
+
+def _shifted(text: str, indent: int) -> str:
+    """``text`` moved left or right so that its first line is indented ``indent`` spaces
+    (Python 3.13 strips a docstring's common indentation when it compiles it; the texts
+    put in keep the older Pythons' 8 spaces of an ``Args:`` item)."""
+    shift = indent - (len(text) - len(text.lstrip(" ")))
+    lines = text.split("\n")
+    if shift >= 0:
+        return "\n".join(" " * shift + line if line else line for line in lines)
+    return "\n".join(line[min(-shift, len(line) - len(line.lstrip(" "))):] for line in lines)
 
 
 def keyword(name: str, default: Any, annotation: str) -> inspect.Parameter:

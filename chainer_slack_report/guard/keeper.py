@@ -64,16 +64,18 @@ class KeeperGuard(Guard):
         join_timeout (float): Seconds :meth:`done` waits for a call in flight.
         exit_timeout (float): Seconds the interpreter waits at exit for a notice whose
             first delete failed (it is retried in the background meanwhile).
+        site (UserSite or None): The user's line the notices' warnings point at.
     """
 
     def __init__(self, client, *, budget, lost_after: float, text: Callable[[float], str],
-                 join_timeout: float, exit_timeout: float) -> None:
+                 join_timeout: float, exit_timeout: float, site=None) -> None:
         self._client = client
         self._budget = budget
         self._lost_after = lost_after
         self._text = text
         self._join_timeout = join_timeout
         self._exit_timeout = exit_timeout
+        self._site = site
         self._keeper: Optional[NoticeKeeper] = None
         self._ending = False  # no new notice once the run ended
         self._lock = threading.Lock()
@@ -85,7 +87,7 @@ class KeeperGuard(Guard):
             old = self._keeper
             self._keeper = NoticeKeeper(LostNotice(
                 self._client, channel_id, ts, lost_after=self._lost_after, text=self._text,
-                budget=self._budget), join_timeout=self._join_timeout)
+                budget=self._budget, site=self._site), join_timeout=self._join_timeout)
         if old is not None:
             self._stop(old)
 

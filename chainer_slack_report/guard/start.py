@@ -20,7 +20,7 @@ WATCHDOG_ENV = "CHAINER_SLACK_REPORT_WATCHDOG"
 
 
 def start_guard(description: ReportDescription, assembly: Assembly, live, *,
-                untravelled: List[str], elapsed: Callable[[], float]) -> Guard:
+                untravelled: List[str], elapsed: Callable[[], float], site=None) -> Guard:
     """The guard of a reporting run whose live message is ``live``.
 
     Args:
@@ -31,6 +31,8 @@ def start_guard(description: ReportDescription, assembly: Assembly, live, *,
         live (LiveMessage): The run's live message (its client and budget).
         untravelled: What of the options cannot travel to a watchdog process.
         elapsed: ``elapsed() -> float``, the run's seconds so far.
+        site (UserSite or None): The user's line the in-process keeper's warnings
+            point at.
 
     Returns:
         Guard: The watchdog process (``watchdog=True``), the in-process keeper
@@ -45,7 +47,7 @@ def start_guard(description: ReportDescription, assembly: Assembly, live, *,
         return KeeperGuard(live.client, budget=live.budget, lost_after=options.lost_after,
                            text=assembly.message.notice_text,
                            join_timeout=options.http_timeout,
-                           exit_timeout=options.exit_timeout)
+                           exit_timeout=options.exit_timeout, site=site)
     if os.environ.get(WATCHDOG_ENV, "1") == "0":
         return Guard()
     client = live.client

@@ -32,10 +32,10 @@ import time
 from collections import deque
 from typing import Callable, Optional, Sequence
 
-from ..warning import warn
+from ..warning import UserSite, pointing_at, warn
 from .budget import RunBudget
 from .pacing import Pacing
-from .slack_errors import Action, Verdict, classify_exception
+from .slack_errors import CHANNEL_ERRORS, TOKEN_ERRORS, Action, Verdict, classify_exception
 from .worker import LatestWorker, StopSending
 
 __all__ = ["LiveMessage", "CONTINUATION_NOTE"]
@@ -84,6 +84,9 @@ class LiveMessage:
         on_posted (callable or None): ``on_posted(channel_id, ts)``, called on
             the worker each time a message is posted (the first, or one that
             continues a message that can no longer be edited); must not raise.
+        site (UserSite or None): The user's line that the worker's warnings
+            point at (:func:`~chainer_slack_report.warning.user_site`, e.g. the
+            report's constructor call).
 
     A message continued from ``channel_id`` and ``ts`` may show blocks (those
     of the run, for a watchdog): its first text-only update clears them.
@@ -95,8 +98,10 @@ class LiveMessage:
                  refresh_after: Optional[float] = None, name: str = "SlackReport",
                  channel_id: Optional[str] = None, ts: Optional[str] = None,
                  budget: Optional[RunBudget] = None,
-                 on_posted: Optional[Callable[[str, str], None]] = None) -> None:
+                 on_posted: Optional[Callable[[str, str], None]] = None,
+                 site: Optional[UserSite] = None) -> None:
         self._client = client
+        self._site = site
         self._channel = channel
         self._render = render
         self._render_blocks = render_blocks
@@ -232,7 +237,8 @@ class LiveMessage:
     def _send(self, final: bool) -> bool:
         """Render the newest text and show it in Slack; True when Slack shows it."""
         while self._prepare:
-            self._prepare.pop(0)(self._client)
+            with pointing_at(self._site):  # e.g. a name in finish_mentions not found
+                self._prepare.pop(0)(self._client)
         if final and self._resend_at is not None and time.monotonic() >= self._resend_at:
             self._resend_at = None  # an earlier request may have landed over it: again
             self._final_shown, self._sent = False, None
@@ -387,8 +393,9 @@ class LiveMessage:
                                       f"most one update every {self.pacing.interval:.1f} s "
                                       f"for now")
         elif verdict.action is Action.REPOST:
-            self._warn(error, f"Slack answered {error!r} for the live message; posting a "
-                              f"new message that continues it")
+            self._warn(error, f"Slack answered {error!r} for the live message (ts "
+                              f"{self.ts} in channel {self.channel_id}); posting a new "
+                              f"message that continues it")
             self.ts = None
             self._sent = None
             self._final_shown = False
@@ -405,8 +412,9 @@ class LiveMessage:
             self.pacing.retry_now()
         elif verdict.action in (Action.STOP, Action.SHORTEN):
             hint = verdict.hint or "the message cannot be shortened further"
-            self._warn(error, f"Slack answered {error!r}: {hint}. SlackReport stops calling "
-                              f"Slack for this run and reports locally instead.")
+            self._warn(error, f"Slack answered {error!r}{self._at_fault(verdict)}: {hint}. "
+                              f"SlackReport stops calling Slack for this run and reports "
+                              f"locally instead.")
             raise StopSending(error)
         else:
             delay = self.pacing.on_failure()
@@ -417,9 +425,22 @@ class LiveMessage:
             logger.info("Slack request failed (%s); retry %d in %.1f s", error,
                         self.pacing.failures, delay)
 
+    def _at_fault(self, verdict: Verdict) -> str:
+        """What the refusal is about, as a warning names it: the channel given, the
+        scope Slack says is missing, or the token (never shown)."""
+        if verdict.error in CHANNEL_ERRORS:
+            given = self._channel
+            found = f" ({self.channel_id})" if self.channel_id not in (None, given) else ""
+            return f" for channel {given!r}{found}"
+        if verdict.error == "missing_scope":
+            return f" (scope needed: {verdict.needed})" if verdict.needed else ""
+        if verdict.error in TOKEN_ERRORS:
+            return " for the bot token (access_token, or SLACK_BOT_TOKEN)"
+        return ""
+
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warn(message)
+            warn(message, site=self._site)
         else:
             logger.info(message)

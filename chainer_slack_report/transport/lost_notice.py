@@ -30,7 +30,7 @@ import logging
 import time
 from typing import Callable, Dict, List, Optional
 
-from ..warning import warn
+from ..warning import UserSite, warn
 from .slack_errors import Action, classify_exception
 
 __all__ = ["LostNotice", "MIN_LOST_AFTER", "MAX_LOST_AFTER"]
@@ -59,12 +59,15 @@ class LostNotice:
             it is (re)scheduled; ``now`` is the Unix time of the scheduling.
         budget (RunBudget or None): The shared rate budget to ask first.
         clock (callable): Unix time in seconds (tests inject one).
+        site (UserSite or None): The user's line its warnings point at
+            (:func:`~chainer_slack_report.warning.user_site`).
     """
 
     def __init__(self, client, channel_id: str, thread_ts: str, *, lost_after: float,
-                 text: Callable[[float], str], budget=None,
+                 text: Callable[[float], str], budget=None, site: Optional[UserSite] = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._client = client
+        self._site = site
         self.channel_id = channel_id
         self.thread_ts = thread_ts
         self.lost_after = float(lost_after)
@@ -178,7 +181,7 @@ class LostNotice:
             return
         self.given_up = True
         warn(f"SlackReport could not delete the scheduled 'lost' notice ({reason}); a "
-             f"thread reply says the run was not lost")
+             f"thread reply says the run was not lost", site=self._site)
         if not self._may("chat.postMessage", priority=True):
             logger.info("posting the correction over the spent rate budget")
         at = int(min(p for p in posts if p) if any(posts) else self._clock())
@@ -277,9 +280,10 @@ class LostNotice:
     def _failed(self, method: str, verdict, now: float) -> None:
         if verdict.action is Action.STOP:
             self._stopped = verdict.error
-            warn(f"SlackReport cannot schedule the 'lost' notice ({method}: {verdict.error}): "
-                 f"{verdict.hint}. The run is reported as before, but a lost host will not be "
-                 f"announced.")
+            warn(f"SlackReport cannot schedule the 'lost' notice in channel "
+                 f"{self.channel_id} ({method}: {verdict.error}): {verdict.hint}. The run is "
+                 f"reported as before, but a lost host will not be announced.",
+                 site=self._site)
             return
         if verdict.action is Action.RATE_LIMITED and self._budget is not None:
             self._budget.rate_limited(method, self.channel_id, verdict.retry_after or 0.0)
@@ -288,6 +292,7 @@ class LostNotice:
         logger.info("%s failed (%s); trying again in %.0f s", method, verdict.error, delay)
 
     def _failed_text(self, reason: str, now: float) -> None:
-        warn(f"SlackReport cannot schedule the 'lost' notice: {reason}; trying again later")
+        warn(f"SlackReport cannot schedule the 'lost' notice: {reason}; trying again later",
+             site=self._site)
         self._next_try = now + _RETRY
 

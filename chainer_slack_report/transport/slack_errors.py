@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence
 
 __all__ = [
-    "Action", "Verdict", "classify", "classify_exception", "CONFIG_ERRORS",
+    "Action", "Verdict", "classify", "classify_exception", "CONFIG_ERRORS", "CHANNEL_ERRORS",
+    "TOKEN_ERRORS",
     "TRANSIENT_ERRORS", "MESSAGE_GONE_ERRORS", "BLOCKS_REFUSED", "DEFAULT_RETRY_AFTER",
     "explain", "header",
 ]
@@ -56,6 +57,12 @@ CONFIG_ERRORS: Mapping[str, str] = {
     "missing_scope": "the bot lacks a scope; add chat:write under OAuth & Permissions "
                      "and reinstall the app",
 }
+#: The configuration errors that are about the channel given (a warning names it).
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived",
+                            "is_inactive"})
+#: The configuration errors that are about the bot token (a warning never shows it).
+TOKEN_ERRORS = frozenset({"not_authed", "invalid_auth", "token_revoked", "token_expired",
+                          "account_inactive"})
 #: Error codes worth retrying with backoff (besides connection errors and HTTP 5xx).
 TRANSIENT_ERRORS = frozenset({"fatal_error", "service_unavailable", "request_timeout",
                               "internal_error"})
