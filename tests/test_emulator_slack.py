@@ -74,7 +74,9 @@ def test_every_emulated_method_has_its_tier():
              "chat.scheduleMessage": 50, "chat.deleteScheduledMessage": 50,
              "chat.scheduledMessages.list": 50, "conversations.history": 50,
              "conversations.replies": 50, "conversations.info": 50,
-             "files.getUploadURLExternal": 100, "files.completeUploadExternal": 100}
+             "files.getUploadURLExternal": 100, "files.completeUploadExternal": 100,
+             "api.test": 100, "bots.info": 50, "reactions.add": 50, "reactions.get": 50,
+             "reactions.remove": 20, "files.delete": 50}
     assert {m: SLACK_LIMITS[m] for m in tiers} == {m: (n, 60.0) for m, n in tiers.items()}
 
 

@@ -52,6 +52,7 @@ from .mrkdwn import escape
 from .normalizers import FIFO, LIFO, CallablePolicy, RowPolicy, ThinOut, make_policy
 
 __all__ = ["BlocksMessage", "InvalidBlocks", "table_policy", "EMPTY_CELL", "PAGE_SIZE",
+           "section_block", "raw_text_cell", "table_cell", "fit_text",
            "MAX_CELL_CHARS", "TABLE_CAPACITY"]
 
 #: The text of a cell whose entry the row did not report: one blank (``raw_text`` needs
@@ -143,7 +144,7 @@ class BlocksMessage:
         self.entries = list(message.entries)
         self.policy = policy
         self.charts = [ChartCurves(group) for group in charts]
-        self._header = [_raw_text(escape(entry)) for entry in self.entries]
+        self._header = [raw_text_cell(escape(entry)) for entry in self.entries]
         self._header_chars = text_chars(self._header)
         # A callable normalizer returns copies of the rows: they are found again by text.
         self._by_text: Optional[dict] = {} if isinstance(policy, CallablePolicy) else None
@@ -204,7 +205,7 @@ class BlocksMessage:
     def _head(self, prefix: str) -> dict:
         room = MAX_SECTION_TEXT - len(prefix.encode("utf-8"))
         text = (prefix + self.message.render_head(room)).strip("\n")
-        return _section(text or str(self.message.status))
+        return section_block(text or str(self.message.status))
 
     def _error(self) -> Optional[dict]:
         """The error section: the text's tail that fits 3,000 characters, in a code block."""
@@ -212,7 +213,7 @@ class BlocksMessage:
         if not error:
             return None
         room = MAX_SECTION_TEXT - 2 * len(_FENCE) - 2
-        return _section(f"{_FENCE}\n{_escaped_within(error, room, tail=True)}\n{_FENCE}")
+        return section_block(f"{_FENCE}\n{_escaped_within(error, room, tail=True)}\n{_FENCE}")
 
     def _table(self, budget: int) -> Optional[dict]:
         """The data table within ``budget`` characters of cells, or None without rows.
@@ -255,7 +256,7 @@ class BlocksMessage:
 def _chars(row: _Row) -> int:
     """The characters of a row's cells (built when the table first shows the row)."""
     if row.cells is None:
-        row.cells = [_cell(value) for value in row.values]
+        row.cells = [table_cell(value) for value in row.values]
         row.chars = text_chars(row.cells)
     return row.chars
 
@@ -277,27 +278,29 @@ def _at_most(rows: List[_Row], limit: int, policy: RowPolicy) -> List[_Row]:
     return rows[-limit:]
 
 
-def _section(text: str) -> dict:
+def section_block(text: str) -> dict:
+    """A ``section`` block of mrkdwn ``text`` (at most 3,000 characters: the caller's part)."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _raw_text(text: str) -> dict:
+def raw_text_cell(text: str) -> dict:
+    """A ``raw_text`` cell of ``text`` (already escaped); an empty text is one blank."""
     return {"type": "raw_text", "text": text or EMPTY_CELL}
 
 
-def _cell(value: object) -> dict:
+def table_cell(value: object) -> dict:
     """A table cell: ``raw_number`` for a finite number (its text as PrintReport formats
     it), else ``raw_text``; an entry the row did not report is an empty cell."""
     if value is _MISSING:
-        return _raw_text(EMPTY_CELL)
+        return raw_text_cell(EMPTY_CELL)
     try:
         text = format(value, "g")
     except (TypeError, ValueError):
         text = str(value)
     number = _json_number(value)
     if number is None:
-        return _raw_text(_fit(text, MAX_CELL_CHARS))
-    return {"type": "raw_number", "value": number, "text": _fit(text, MAX_CELL_CHARS)}
+        return raw_text_cell(fit_text(text, MAX_CELL_CHARS))
+    return {"type": "raw_number", "value": number, "text": fit_text(text, MAX_CELL_CHARS)}
 
 
 def _json_number(value: object) -> Optional[float]:
@@ -310,7 +313,7 @@ def _json_number(value: object) -> Optional[float]:
     return None
 
 
-def _fit(text: str, limit: int) -> str:
+def fit_text(text: str, limit: int) -> str:
     """``text`` escaped (:func:`~.mrkdwn.escape`), cut to at most ``limit`` characters
     (ending in ``…`` when cut; an entity is never split)."""
     escaped = escape(text)
@@ -337,10 +340,10 @@ def _chart(curves: ChartCurves) -> Optional[dict]:
     keys = [key for key, _ in points.series]
     return {
         "type": "data_visualization",
-        "title": _fit(", ".join(keys), CHART_MAX_TITLE),
+        "title": fit_text(", ".join(keys), CHART_MAX_TITLE),
         "chart": {
             "type": "line",
-            "series": [{"name": _fit(series_name(key), CHART_MAX_LABEL),
+            "series": [{"name": fit_text(series_name(key), CHART_MAX_LABEL),
                         "data": [{"label": label, "value": value}
                                  for label, value in zip(points.labels, values)]}
                        for key, values in points.series],

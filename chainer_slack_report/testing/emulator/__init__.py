@@ -9,9 +9,12 @@ The real :class:`slack_sdk.WebClient` talks to it unchanged through
         assert slack.messages("general")[0].text == "hi"
 
 It keeps channels (public and private), messages with ``ts`` and their
-Block Kit ``blocks``, each message's edit history, thread replies, users and
-files uploaded through the ``files_upload_v2`` flow
-(``files.getUploadURLExternal`` → POST bytes → ``files.completeUploadExternal``).
+Block Kit ``blocks``, message ``metadata`` and reactions, each message's edit
+history, thread replies, users and files uploaded through the
+``files_upload_v2`` flow (``files.getUploadURLExternal`` → POST bytes →
+``files.completeUploadExternal``; ``files.delete``).  It also answers
+``api.test``, ``auth.test``, ``bots.info`` and ``chat.getPermalink`` (whose
+permalinks the channel view opens at the message).
 It answers as Slack's method pages say, with Slack's error codes
 (``not_authed``, ``invalid_auth``, ``token_revoked``, ``channel_not_found``,
 ``not_in_channel``, ``is_archived``, ``is_inactive``, ``message_not_found``,
@@ -56,6 +59,8 @@ The modules, one job each:
 * :mod:`.model` -- the workspace: channels, messages, threads, users, files;
 * :mod:`.methods` -- the Web API methods over the workspace, and their scopes;
 * :mod:`.blocks` -- Block Kit checks (``invalid_blocks`` and its reasons);
+* :mod:`.metadata` -- message ``metadata`` (``event_type``, ``event_payload``);
+* :mod:`.reactions` -- emoji reactions on messages;
 * :mod:`.limits` -- rate limits (sliding windows, ``Retry-After``);
 * :mod:`.faults` -- injected errors, latency and outages;
 * :mod:`.scheduled` -- messages scheduled with ``chat.scheduleMessage``;

@@ -21,7 +21,7 @@ from .clock import Clock
 from .faults import Fault, Faults
 from .http import Answer, ApiRequest, Server
 from .limits import SLACK_LIMITS, RateLimits, retry_after_header
-from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, WebAPI
+from .methods import DEFAULT_SCOPES, MAX_TEXT_CHARS, NO_AUTH_METHODS, WebAPI
 from .model import Call, Channel, Message, Workspace
 from .scheduled import ScheduledMessage
 
@@ -185,7 +185,8 @@ class SlackEmulator:
 
     @property
     def files(self) -> Dict[str, dict]:
-        """File ID → ``id``, ``name``, ``length``, ``content`` (bytes), ``title``."""
+        """File ID → ``id``, ``name``, ``length``, ``content`` (bytes; None once
+        deleted), ``title``, ``deleted`` (True after ``files.delete``)."""
         return self._workspace.files
 
     @property
@@ -265,7 +266,8 @@ class SlackEmulator:
 
         ``channels``: name → ``id``, ``archived``, ``private``,
         ``messages`` (``ts``, ``text``, ``blocks``, ``history_len``,
-        ``replies``' texts, file names; with ``history=True`` also
+        ``replies``' texts, file names, ``reactions`` (emoji name → count) and
+        ``metadata`` (or None); with ``history=True`` also
         ``history``, every text the message had) and ``scheduled`` (``id``,
         ``post_at``, ``text``, ``thread_ts`` of each message waiting).
         ``now``: the emulator clock's Unix time.  ``methods``: method →
@@ -277,7 +279,9 @@ class SlackEmulator:
             out = {"ts": m.ts, "text": m.text, "blocks": copy.deepcopy(m.blocks),
                    "history_len": len(m.history),
                    "replies": [r.text for r in m.replies],
-                   "files": [f["name"] for f in m.files]}
+                   "files": [f["name"] for f in m.files],
+                   "reactions": {r.name: len(r.users) for r in m.reactions},
+                   "metadata": copy.deepcopy(m.metadata)}
             if history:
                 out["history"] = list(m.history)
             return out
@@ -481,10 +485,11 @@ class SlackEmulator:
                                headers=headers)
         error = self._auth_error(request)
         headers = {}
-        if error:
+        if error and request.method not in NO_AUTH_METHODS:
             result = {"ok": False, "error": error}
-        else:  # Slack tells an accepted token its scopes on every answer
-            headers["x-oauth-scopes"] = self.scopes_header()
+        else:
+            if not error:  # Slack tells an accepted token its scopes on every answer
+                headers["x-oauth-scopes"] = self.scopes_header()
             if request.error:
                 result = {"ok": False, "error": request.error}
             else:

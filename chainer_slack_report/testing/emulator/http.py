@@ -3,6 +3,8 @@
 Routes: ``/api/METHOD`` (the Web API, answered by ``SlackEmulator.answer``),
 ``/upload/ID`` (the ``upload_url`` of ``files.getUploadURLExternal``),
 ``/files/ID`` (an uploaded file), ``/`` (the channel view page),
+``/archives/CHANNEL/pTS`` (a ``chat.getPermalink`` permalink: the channel view
+opened at that message), ``/_emulator/bot.svg`` (the bot's icon, ``bots.info``),
 ``/_emulator/view.json`` (the page's data) and ``/_emulator/state``
 (``SlackEmulator.state``, ``?history=1`` adds edit histories).  The handler
 only parses and writes HTTP; every decision is the emulator's.
@@ -79,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urllib.parse.urlsplit(self.path)
-        if url.path in ("/", "/index.html"):
+        if url.path in ("/", "/index.html") or url.path.startswith("/archives/"):
             self._send(Answer(200, view.PAGE.encode("utf-8"), "text/html; charset=utf-8"))
         elif url.path.startswith("/files/"):
             found = emulator.file(url.path.rsplit("/", 1)[1])
@@ -90,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(Answer(200, f"OK - {len(body)}".encode(), "text/plain"))
             else:
                 self._send(Answer(404, b"unknown upload", "text/plain"))
+        elif url.path == "/_emulator/bot.svg":
+            self._send(Answer(200, view.BOT_ICON.encode("utf-8"), "image/svg+xml"))
         elif url.path.rstrip("/") == "/_emulator/view.json":
             self._send(Answer.json(view.view_state(emulator)))
         elif url.path.rstrip("/") == "/_emulator/state":

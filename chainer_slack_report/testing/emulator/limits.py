@@ -34,12 +34,15 @@ _TIER_2, _TIER_3, _TIER_4 = (20, 60.0), (50, 60.0), (100, 60.0)
 #:   ``chat.update``, ``chat.delete``, ``chat.scheduleMessage``,
 #:   ``chat.deleteScheduledMessage``, ``chat.scheduledMessages.list``,
 #:   ``conversations.history``, ``conversations.replies``,
-#:   ``conversations.info``.
-#: * Tier 2, 20 per 60 s: ``conversations.list``, ``users.list``.
+#:   ``conversations.info``, ``bots.info``, ``reactions.add``,
+#:   ``reactions.get``, ``files.delete``.
+#: * Tier 2, 20 per 60 s: ``conversations.list``, ``users.list``,
+#:   ``reactions.remove``.
 #: * Tier 4, 100 per 60 s: ``files.getUploadURLExternal``,
-#:   ``files.completeUploadExternal``.
+#:   ``files.completeUploadExternal``, ``api.test``.
 #:
-#: ``auth.test`` ("special") is not limited.  Slack's 2025 limits for new
+#: ``auth.test`` and ``chat.getPermalink`` ("Special"; the latter "allows
+#: hundreds of requests per minute") are not limited.  Slack's 2025 limits for new
 #: commercially distributed non-Marketplace apps (``conversations.history``
 #: and ``.replies`` at 1 per minute) do not apply to an internal app.
 SLACK_LIMITS: Mapping[str, Tuple[int, float]] = MappingProxyType({
@@ -47,11 +50,11 @@ SLACK_LIMITS: Mapping[str, Tuple[int, float]] = MappingProxyType({
     **{method: _TIER_3 for method in (
         "chat.update", "chat.delete", "chat.scheduleMessage", "chat.deleteScheduledMessage",
         "chat.scheduledMessages.list", "conversations.history", "conversations.replies",
-        "conversations.info")},
-    "conversations.list": _TIER_2,
-    "users.list": _TIER_2,
-    "files.getUploadURLExternal": _TIER_4,
-    "files.completeUploadExternal": _TIER_4,
+        "conversations.info", "bots.info", "reactions.add", "reactions.get",
+        "files.delete")},
+    **{method: _TIER_2 for method in ("conversations.list", "users.list", "reactions.remove")},
+    **{method: _TIER_4 for method in ("files.getUploadURLExternal",
+                                      "files.completeUploadExternal", "api.test")},
 })
 
 #: Not Slack's: no rate limit at all, for ``SlackEmulator(limits=NO_LIMITS)``

@@ -17,11 +17,14 @@ import binascii
 import json
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import reactions
 from .blocks import check_blocks, parse_blocks
 from .clock import Clock
+from .metadata import KEEP, REMOVE, parse_metadata
 from .model import Channel, Message, Workspace
 
-__all__ = ["WebAPI", "DEFAULT_SCOPES", "METHOD_SCOPES", "MAX_TEXT_CHARS", "MAX_POSTED_TEXT_CHARS"]
+__all__ = ["WebAPI", "DEFAULT_SCOPES", "METHOD_SCOPES", "MAX_TEXT_CHARS", "MAX_POSTED_TEXT_CHARS",
+           "NO_AUTH_METHODS", "permalink_path"]
 
 #: ``chat.update``: "msg_too_long: Message text is too long. The ``text`` field cannot
 #: exceed 4,000 characters."
@@ -50,7 +53,16 @@ METHOD_SCOPES: Dict[str, str] = {
     "users.list": "users:read",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
+    "files.delete": "files:write",
+    "bots.info": "users:read",
+    "reactions.add": "reactions:write",
+    "reactions.get": "reactions:read",
+    "reactions.remove": "reactions:write",
 }
+# chat.getPermalink and api.test: "No scope required".
+
+#: Methods Slack answers without a token: ``api.test`` ("Checks API calling code").
+NO_AUTH_METHODS = frozenset({"api.test"})
 
 #: Reading a conversation needs the scope of its kind (public: ``channels:``,
 #: private: ``groups:``): ``conversations.history`` and ``.replies`` need
@@ -201,6 +213,54 @@ class WebAPI:
         (parent.replies if parent else channel.messages).append(message)
         return message
 
+    @staticmethod
+    def _metadata(params: dict, *, editing: bool = False):
+        """The ``metadata`` argument (:func:`.metadata.parse_metadata`), or its error: a
+        dict or None for a new message; for an edit also ``KEEP`` or ``REMOVE``."""
+        metadata, error = parse_metadata(params.get("metadata"))
+        if error:
+            raise Refused(error)
+        return metadata if editing or isinstance(metadata, dict) else None
+
+    def _message_at(self, params: dict, key: str) -> Tuple[Channel, Message, Optional[Message]]:
+        """``(channel, message, parent)`` named by ``channel`` and the ``ts`` in ``key``:
+        ``bad_timestamp`` if that is no ``ts``, ``message_not_found`` if no message has it."""
+        channel = self._by_id(params.get("channel"))
+        ts = str(params.get(key) or "")
+        try:
+            float(ts)
+        except ValueError:
+            raise Refused("bad_timestamp") from None
+        message, parent = channel.find(ts)
+        if message is None:
+            raise Refused("message_not_found")
+        return channel, message, parent
+
+    # -- api, auth, bots -----------------------------------------------------------------
+    def _m_api_test(self, params: dict) -> dict:
+        # api.test page: echoes its arguments ("args"); an ``error`` argument makes it
+        # answer {"ok": false, "error": <that>, "args": {...}}.  No token is needed.
+        args = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+        answer = {"ok": not params.get("error")}
+        if params.get("error"):
+            answer["error"] = str(params["error"])
+        if args:
+            answer["args"] = args
+        return answer
+
+    def _m_bots_info(self, params: dict) -> dict:
+        # bots.info page: "The bot parameter is required if you want to actually return
+        # information about a bot"; bot_not_found: "Value passed for bot was invalid".
+        # Scope users:read; Tier 3.  The workspace's one bot is the emulator's.
+        if str(params.get("bot") or "") != _BOT_ID:
+            raise Refused("bot_not_found")
+        icon = f"{self._base_url()}/_emulator/bot.svg"
+        return {"ok": True, "bot": {"id": _BOT_ID, "deleted": False, "name": "emulator-bot",
+                                    "updated": int(self.clock.now()), "app_id": _APP_ID,
+                                    "user_id": self.bot_user,
+                                    "icons": {"image_36": icon, "image_48": icon,
+                                              "image_72": icon}}}
+
     # -- auth, chat --------------------------------------------------------------------
     def _m_auth_test(self, params: dict) -> dict:
         return {"ok": True, "url": self._base_url() + "/", "team": "Emulator",
@@ -211,9 +271,11 @@ class WebAPI:
         channel = self._postable(params.get("channel"))
         text, blocks, truncated = self._content(params, limit=MAX_POSTED_TEXT_CHARS,
                                                 truncate=True)
+        metadata = self._metadata(params)
         parent = self._thread(channel, params.get("thread_ts"))
         message = self._new_message(channel, parent, text, blocks=blocks,
-                                    unfurl_links=_flag(params.get("unfurl_links")))
+                                    unfurl_links=_flag(params.get("unfurl_links")),
+                                    metadata=metadata)
         answer = {"ok": True, "channel": channel.id, "ts": message.ts,
                   "message": message.as_json()}
         return {**answer, **_TRUNCATED} if truncated else answer
@@ -228,6 +290,9 @@ class WebAPI:
         if message.user != self.bot_user:
             raise Refused("cant_update_message")
         text, blocks, _ = self._content(params, limit=self.max_text_chars, truncate=False)
+        metadata = self._metadata(params, editing=True)  # absent: kept; {}: removed
+        if metadata is not KEEP:
+            message.metadata = None if metadata is REMOVE else metadata
         message.text, message.blocks = text, blocks
         message.history.append(text)
         message.edited_ts = self.workspace.next_ts(self.clock.now())
@@ -245,15 +310,19 @@ class WebAPI:
         error = self.workspace.schedule.refusal(channel.id, post_at, now)
         if error:
             raise Refused(error)
+        metadata = self._metadata(params)
         parent = self._thread(channel, params.get("thread_ts"))
         scheduled = self.workspace.schedule.add(channel.id, post_at, text, now, blocks=blocks,
-                                                thread_ts=parent.ts if parent else None)
+                                                thread_ts=parent.ts if parent else None,
+                                                metadata=metadata)
         message = {"type": "delayed_message", "text": text, "user": self.bot_user,
                    "bot_id": _BOT_ID}
         if blocks:
             message["blocks"] = [dict(b) for b in blocks]
         if parent:
             message["thread_ts"] = parent.ts
+        if metadata is not None:  # answered, but it will never post (see post_due)
+            message["metadata"] = metadata
         return {"ok": True, "channel": channel.id, "scheduled_message_id": scheduled.id,
                 "post_at": post_at, "message": message}
 
@@ -286,13 +355,16 @@ class WebAPI:
 
         Each becomes a message (a reply, with ``thread_ts``) whose ``ts`` is its
         ``post_at``, as if posted on time.  One whose channel was archived, or
-        whose thread's parent was deleted, is dropped.
+        whose thread's parent was deleted, is dropped; so is one scheduled with
+        ``metadata`` (the ``chat.scheduleMessage`` page's "Bug alert": such
+        messages "will not post").
         """
         posted = 0
         for due in self.workspace.schedule.take_due(self.clock.now()):
             channel = self.workspace.channels.get(due.channel)
             parent, _ = channel.find(due.thread_ts) if due.thread_ts else (None, None)
-            if channel.archived or (due.thread_ts and parent is None):
+            if channel.archived or (due.thread_ts and parent is None) \
+                    or due.metadata is not None:
                 continue
             self._new_message(channel, parent, due.text, blocks=due.blocks, now=due.post_at)
             posted += 1
@@ -308,6 +380,59 @@ class WebAPI:
         (parent.replies if parent else channel.messages).remove(message)
         return {"ok": True, "channel": channel.id, "ts": message.ts}
 
+    def _m_chat_getPermalink(self, params: dict) -> dict:
+        # chat.getPermalink page: channel (an ID) and message_ts; no scope; "Special" rate
+        # limit ("hundreds of requests per minute").  A reply's permalink adds
+        # ?thread_ts=<parent>&cid=<channel>.  The emulator's channel view opens it.
+        channel = self._by_id(params.get("channel"))
+        message, parent = channel.find(str(params.get("message_ts") or ""))
+        if message is None:
+            raise Refused("message_not_found")
+        return {"ok": True, "channel": channel.id,
+                "permalink": self._base_url() + permalink_path(channel.id, message.ts,
+                                                               parent.ts if parent else None)}
+
+    # -- reactions ---------------------------------------------------------------------
+    def _react(self, params: dict, *, adding: bool) -> dict:
+        """reactions.add (``adding``) or reactions.remove of the bot's emoji ``name`` on the
+        message ``channel`` + ``timestamp`` names."""
+        if not params.get("channel") or not params.get("timestamp"):
+            if adding or not params.get("file"):
+                raise Refused("no_item_specified")
+            raise Refused("file_not_found")  # only messages can carry reactions here
+        channel, message, _ = self._message_at(params, "timestamp")
+        if adding and channel.archived:
+            raise Refused("is_archived")
+        if not reactions.valid_name(params.get("name")):
+            raise Refused("invalid_name")
+        change = reactions.add if adding else reactions.remove
+        error = change(message.reactions, str(params["name"]), self.bot_user)
+        if error:
+            raise Refused(error)
+        return {"ok": True}
+
+    def _m_reactions_add(self, params: dict) -> dict:
+        # reactions.add page: channel, name, timestamp (all required); scope
+        # reactions:write; Tier 3; already_reacted, invalid_name, message_not_found, ...
+        return self._react(params, adding=True)
+
+    def _m_reactions_remove(self, params: dict) -> dict:
+        # reactions.remove page: name, and channel + timestamp (or file); scope
+        # reactions:write; Tier 2; no_reaction when the caller did not add it.
+        return self._react(params, adding=False)
+
+    def _m_reactions_get(self, params: dict) -> dict:
+        # reactions.get page: channel + timestamp (or file); scope reactions:read;
+        # Tier 3; answers {"type": "message", "channel", "message": {..., "reactions",
+        # "permalink"}}.
+        if not params.get("channel") or not params.get("timestamp"):
+            raise Refused("file_not_found" if params.get("file") else "no_item_specified")
+        channel, message, parent = self._message_at(params, "timestamp")
+        shown = message.as_json(metadata=False)
+        shown["permalink"] = self._base_url() + permalink_path(
+            channel.id, message.ts, parent.ts if parent else None)
+        return {"ok": True, "type": "message", "channel": channel.id, "message": shown}
+
     # -- conversations -----------------------------------------------------------------
     def _m_conversations_history(self, params: dict) -> dict:
         channel = self._readable("conversations.history", params)
@@ -316,7 +441,9 @@ class WebAPI:
         newest_first = [m for m in reversed(channel.messages)
                         if _in_range(float(m.ts), oldest, latest, inclusive)]
         page, cursor = _page(newest_first, params, default=100, most=999)
-        return {"ok": True, "messages": [m.as_json() for m in page], "has_more": bool(cursor),
+        metadata = bool(_flag(params.get("include_all_metadata")))
+        return {"ok": True, "messages": [m.as_json(metadata=metadata) for m in page],
+                "has_more": bool(cursor),
                 "pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0,
                 "response_metadata": {"next_cursor": cursor}}
 
@@ -327,7 +454,9 @@ class WebAPI:
             raise Refused("thread_not_found")
         thread = parent or message
         page, cursor = _page([thread, *thread.replies], params, default=1000, most=1000)
-        return {"ok": True, "messages": [m.as_json() for m in page], "has_more": bool(cursor),
+        metadata = bool(_flag(params.get("include_all_metadata")))
+        return {"ok": True, "messages": [m.as_json(metadata=metadata) for m in page],
+                "has_more": bool(cursor),
                 "response_metadata": {"next_cursor": cursor}}
 
     def _m_conversations_info(self, params: dict) -> dict:
@@ -388,7 +517,7 @@ class WebAPI:
         shared: List[dict] = []
         for entry in entries:
             record = self.workspace.files.get(entry.get("id"))
-            if record is None or record["content"] is None:
+            if record is None or record["content"] is None or record.get("deleted"):
                 raise Refused("file_not_found")
             record["title"] = entry.get("title") or record["name"]
             shared.append(record)
@@ -413,6 +542,34 @@ class WebAPI:
             self._new_message(channel, parent, str(params.get("initial_comment") or ""),
                               files=[dict(f) for f in info])
         return {"ok": True, "files": [{"id": r["id"], "title": r["title"]} for r in shared]}
+
+    def _m_files_delete(self, params: dict) -> dict:
+        # files.delete page: file (required); scope files:write; Tier 3; file_not_found
+        # ("does not exist, or is not visible"), file_deleted ("already been deleted").
+        # Messages that shared it keep a tombstone, as Slack shows "This file was deleted".
+        record = self.workspace.files.get(str(params.get("file") or ""))
+        if record is None:
+            raise Refused("file_not_found")
+        if record.get("deleted"):
+            raise Refused("file_deleted")
+        record.update(deleted=True, content=None)
+        for channel in self.workspace.channels.values():
+            for message in channel.messages:
+                for item in [message, *message.replies]:
+                    for shared in item.files:
+                        if shared["id"] == record["id"]:
+                            shared["mode"] = "tombstone"
+        return {"ok": True}
+
+
+def permalink_path(channel: str, ts: str, thread_ts: Optional[str] = None) -> str:
+    """The path of a message's permalink: ``/archives/CHANNEL/pTS`` (the ``ts`` without its
+    dot), with ``?thread_ts=PARENT&cid=CHANNEL`` for a reply, as ``chat.getPermalink``'s
+    page shows them.  The emulator's channel view serves it, opened at that message."""
+    path = f"/archives/{channel}/p{ts.replace('.', '')}"
+    if thread_ts:
+        path += f"?thread_ts={thread_ts}&cid={channel}"
+    return path
 
 
 # -- arguments -----------------------------------------------------------------------------

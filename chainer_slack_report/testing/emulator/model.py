@@ -9,9 +9,11 @@ objects).  :class:`Call` is the record of one API request.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from .reactions import Reaction
 from .scheduled import Schedule
 
 __all__ = ["Message", "Channel", "Call", "Workspace"]
@@ -33,9 +35,18 @@ class Message:
     blocks: List[dict] = field(default_factory=list)  #: Block Kit blocks, as posted
     bot_id: Optional[str] = None  #: the posting app's bot ID (Slack's ``bot_id``)
     edited_ts: Optional[str] = None  #: when it was last edited (a ``ts``), or None
+    #: its message metadata (``event_type``, ``event_payload``), as posted, or None
+    metadata: Optional[dict] = None
+    reactions: List[Reaction] = field(default_factory=list)  #: in the order first added
 
-    def as_json(self) -> dict:
-        """The message object as the Web API returns it."""
+    def as_json(self, *, metadata: bool = True) -> dict:
+        """The message object as the Web API returns it.
+
+        Args:
+            metadata (bool): Include its ``metadata`` (``chat.postMessage`` and
+                ``chat.update`` answers do; ``conversations.history`` and
+                ``.replies`` only with ``include_all_metadata``).
+        """
         out = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
         if self.bot_id:
             out["bot_id"] = self.bot_id
@@ -51,6 +62,10 @@ class Message:
             out["files"] = [dict(f) for f in self.files]
         if self.edited_ts:
             out["edited"] = {"user": self.user, "ts": self.edited_ts}
+        if self.reactions:
+            out["reactions"] = [r.as_json() for r in self.reactions]
+        if metadata and self.metadata is not None:
+            out["metadata"] = json.loads(json.dumps(self.metadata))
         return out
 
 
@@ -106,7 +121,9 @@ class Workspace:
     def __init__(self, users: Optional[Dict[str, str]] = None) -> None:
         self.channels: Dict[str, Channel] = {}
         self.users: Dict[str, str] = dict(users or {})  #: member ID → user name
-        self.files: Dict[str, dict] = {}  #: file ID → ``id``, ``name``, ``length``, ``content``
+        #: file ID → ``id``, ``name``, ``length``, ``content`` (None once deleted),
+        #: ``deleted`` (True after ``files.delete``)
+        self.files: Dict[str, dict] = {}
         self.schedule = Schedule()  #: messages waiting for their ``post_at``
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)

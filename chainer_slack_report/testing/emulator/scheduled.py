@@ -37,6 +37,10 @@ class ScheduledMessage:
     date_created: int  #: Unix time (seconds) it was scheduled
     blocks: List[dict] = field(default_factory=list)
     thread_ts: Optional[str] = None  #: the parent's ``ts`` for a reply
+    #: its message metadata, or None.  The ``chat.scheduleMessage`` page's "Bug
+    #: alert": "Messages scheduled with chat.scheduleMessage will not post if the
+    #: metadata parameter is used" -- one with metadata is dropped at ``post_at``.
+    metadata: Optional[dict] = None
 
     def as_json(self) -> dict:
         """The entry ``chat.scheduledMessages.list`` returns."""
@@ -76,12 +80,13 @@ class Schedule:
         return None
 
     def add(self, channel: str, post_at: int, text: str, now: float, *,
-            blocks: Optional[List[dict]] = None,
-            thread_ts: Optional[str] = None) -> ScheduledMessage:
+            blocks: Optional[List[dict]] = None, thread_ts: Optional[str] = None,
+            metadata: Optional[dict] = None) -> ScheduledMessage:
         """Keep a new message for ``post_at`` (checked by :meth:`refusal` first)."""
         message = ScheduledMessage(id=f"Q{next(self._ids):010d}", channel=channel,
                                    post_at=post_at, text=text, date_created=int(now),
-                                   blocks=list(blocks or []), thread_ts=thread_ts)
+                                   blocks=list(blocks or []), thread_ts=thread_ts,
+                                   metadata=metadata)
         self.pending.append(message)
         return message
 

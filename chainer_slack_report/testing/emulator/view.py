@@ -9,11 +9,17 @@ redraws only when its ``version`` changed, so it updates live without a reload.
 Markup, for tests: the channel list is ``nav a`` (``.active`` for the one
 shown); each message is ``.message[data-ts=TS]`` with its content in
 ``.text`` (its blocks, drawn as :mod:`.draw` documents, or else its text),
-``(edited)`` as ``.edited``, files as ``.file`` (``img`` for images) and its
+``(edited)`` as ``.edited``, files as ``.file`` (``img`` for images;
+``.file.deleted`` after ``files.delete``), its reactions as ``.reactions
+.reaction[data-name=NAME]`` (the emoji, or ``:NAME:``, and the count) and its
 thread as ``.thread`` holding the replies as ``.message``; ``#empty`` when the
 channel has no messages; what is scheduled is ``#scheduled .scheduled``
 (``data-post-at``, a ``<time>``, the text).  A data table's sort and page are
 reset when the message is redrawn (it changed).
+
+A permalink (``chat.getPermalink``: ``/archives/CHANNEL/pTS``, a reply's with
+``?thread_ts=…``) serves this page opened at that channel, the message (or
+reply) marked ``.linked`` and scrolled into view.
 """
 
 from __future__ import annotations
@@ -24,7 +30,20 @@ from typing import Callable, Dict
 
 from .draw import blocks_to_html, mrkdwn_to_html
 
-__all__ = ["view_state", "PAGE"]
+__all__ = ["view_state", "PAGE", "BOT_ICON"]
+
+#: The bot's icon (``bots.info`` ``icons``): the view's green avatar square.
+BOT_ICON = ('<svg xmlns="http://www.w3.org/2000/svg" width="72" height="72">'
+            '<rect width="72" height="72" rx="8" fill="#2bac76"/></svg>')
+
+#: A few emoji names as the characters Slack shows for them; others show as ``:name:``.
+_EMOJI = {"eyes": "\U0001F440", "+1": "\U0001F44D", "thumbsup": "\U0001F44D",
+          "-1": "\U0001F44E", "thumbsdown": "\U0001F44E", "white_check_mark": "\u2705",
+          "heavy_check_mark": "\u2714\ufe0f", "x": "\u274C", "warning": "\u26A0\ufe0f",
+          "tada": "\U0001F389", "rocket": "\U0001F680", "fire": "\U0001F525",
+          "heart": "\u2764\ufe0f", "hourglass": "\u231B", "skull": "\U0001F480",
+          "chart_with_upwards_trend": "\U0001F4C8",
+          "chart_with_downwards_trend": "\U0001F4C9"}
 
 
 def view_state(emulator) -> Dict[str, object]:
@@ -63,8 +82,12 @@ def _message(message, content: Callable[[object], str]) -> Dict[str, object]:
         "edited": len(message.history) > 1,
         "files": [{"id": f["id"], "name": f["name"], "title": f.get("title") or f["name"],
                    "image": f["name"].lower().endswith((".png", ".jpg", ".jpeg", ".gif",
-                                                        ".svg", ".webp"))}
+                                                        ".svg", ".webp")),
+                   "deleted": f.get("mode") == "tombstone"}
                   for f in message.files],
+        "reactions": [{"name": r.name, "count": len(r.users),
+                       "emoji": _EMOJI.get(r.name.split("::")[0], f":{r.name}:")}
+                      for r in message.reactions],
         "replies": [_message(r, content) for r in message.replies],
     }
 
@@ -92,6 +115,11 @@ code { color: #e01e5a; background: #f8f8f8; border: 1px solid #ddd; border-radiu
 .mention { background: #e8f5fa; color: #1264a3; border-radius: 3px; padding: 0 2px; }
 .thread { margin: 4px 0 0 12px; border-left: 3px solid #ddd; padding-left: 10px; }
 .thread .message { border: none; padding: 4px 0; }
+.message.linked { background: #fff8e1; box-shadow: inset 3px 0 0 #e8a723; }
+.reactions { margin-top: 4px; }
+.reaction { display: inline-block; border: 1px solid #ddd; border-radius: 12px;
+            background: #f8f8f8; padding: 0 6px; margin-right: 4px; font-size: 12px; }
+.file.deleted { color: #616061; font-style: italic; }
 .file img { max-width: 480px; border: 1px solid #ddd; border-radius: 4px; display: block; }
 #empty { color: #616061; }
 .block { margin: 4px 0; }
@@ -122,6 +150,12 @@ svg.chart { width: 480px; max-width: 100%; height: auto; }
 <main><h2 id="title"></h2><div id="messages"></div><div id="scheduled"></div></main>
 <script>
 let version = -1, current = location.hash.slice(1) || null, state = null;
+// a permalink, /archives/CHANNEL/pTS: open that channel at that message (ts = digits
+// with a dot before the last six)
+const parts = location.pathname.split("/");  // "", "archives", CHANNEL, "pTS"
+const linked = parts[1] === "archives" && /^p[0-9]{7,}$/.test(parts[3] || "")
+  ? {channel: parts[2], ts: parts[3].slice(1, -6) + "." + parts[3].slice(-6), scrolled: false}
+  : null;
 function el(tag, cls, html) { const e = document.createElement(tag);
   if (cls) e.className = cls; if (html !== undefined) e.innerHTML = html; return e; }
 function message(m, small) {
@@ -137,11 +171,17 @@ function message(m, small) {
   body.appendChild(text);
   for (const f of m.files) {
     const box = el("div", "file");
-    if (f.image) { const img = el("img"); img.src = "/files/" + f.id; img.alt = f.title;
+    if (f.deleted) { box.classList.add("deleted"); box.textContent = "This file was deleted."; }
+    else if (f.image) { const img = el("img"); img.src = "/files/" + f.id; img.alt = f.title;
       box.appendChild(img); } else { const a = el("a"); a.href = "/files/" + f.id;
       a.textContent = f.title; box.appendChild(a); }
     body.appendChild(box);
   }
+  if (m.reactions.length) { const box = el("div", "reactions");
+    for (const r of m.reactions) { const chip = el("span", "reaction");
+      chip.dataset.name = r.name; chip.title = ":" + r.name + ":";
+      chip.textContent = r.emoji + " " + r.count; box.appendChild(chip); }
+    body.appendChild(box); }
   if (m.replies.length) { const t = el("div", "thread");
     for (const r of m.replies) t.appendChild(message(r, true)); body.appendChild(t); }
   row.appendChild(body); return row;
@@ -175,6 +215,8 @@ function table(box) {  // a data_table block: sort by a clicked header, show one
 }
 function draw() {
   const nav = document.getElementById("channels"); nav.innerHTML = "";
+  if (!current && linked) {
+    const c = state.channels.find(c => c.id === linked.channel); if (c) current = c.name; }
   if (!current && state.channels.length) current = state.channels[0].name;
   for (const c of state.channels) { const a = el("a", c.name === current ? "active" : "");
     a.href = "#" + c.name; a.textContent = "# " + c.name;
@@ -197,6 +239,11 @@ function draw() {
     .id = "empty"; return; }
   for (const m of channel.messages) box.appendChild(message(m));
   for (const t of box.querySelectorAll(".block.data-table")) table(t);
+  if (linked && channel.id === linked.channel) {
+    const row = box.querySelector('.message[data-ts="' + linked.ts + '"]');
+    if (row) { row.classList.add("linked");
+      if (!linked.scrolled) { row.scrollIntoView({block: "center"}); linked.scrolled = true; } }
+  }
 }
 async function poll() {
   try { const r = await fetch("/_emulator/view.json?since=" + version, {cache: "no-store"});
