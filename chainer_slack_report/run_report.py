@@ -24,6 +24,8 @@ import sys
 import threading
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
+from .board.keeper import BoardKeeper
+from .board.member import join_board
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
 from .job.watchdog import Watchdog, start_watchdog
@@ -146,8 +148,9 @@ class RunReport:
         self.entries = entries
         #: The checked options.
         self.options = options
-        #: This process's rank and its job's size (rank 0 reports).
-        self.process = process if process is not None else launcher_process()
+        #: This process's rank and its job's size (rank 0 reports; with a board,
+        #: every process whose rank only the launcher's environment tells is a run).
+        self.process = process if process is not None else _launcher_rank(options.board)
         #: The channel ID or name given (or ``$SLACK_CHANNEL_ID``).
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
         self._run_info = run_info(self.process.size, command)
@@ -165,6 +168,8 @@ class RunReport:
         self._watchdog: Optional[Watchdog] = None
         self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
         self._keeper_lock = threading.Lock()
+        self._board: Optional[BoardKeeper] = None  # this run's part in options.board
+        self._argv = list(command) if command else list(sys.argv)
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -264,6 +269,9 @@ class RunReport:
         # rank 0 must not overwrite the [Failed] of another rank while it waits.
         refresh = self.options.refresh_interval if self.process.size == 1 else None
         self._live = self._live_message(resume, refresh)
+        if self.options.board is not None:
+            self._board = join_board(self._message, self.options, self._live, self.channel,
+                                     self._argv)
         if resume is not None and resume_note:
             note = escape(resume_note)
             self._live.reply(lambda: note)
@@ -348,8 +356,14 @@ class RunReport:
         if live is None:  # local, or never started
             self._phase = _Phase.ENDED
             return False
-        live.close(self._message.reply_text if self._message.mentions else None, files)
+        if self._board is not None:
+            self._board.end()
+        on_board = self._board is not None and outcome.status is Status.COMPLETED
+        live.close(self._message.reply_text if self._message.mentions and not on_board
+                   else None, files)  # on a board a completion is told once, for all runs
         if live.wait(self.options.flush_timeout) or self._phase is _Phase.ENDED:
+            if self._board is not None:
+                self._board.wait(self.options.flush_timeout)
             self._ended()  # (a signal during the wait may have given it up)
             return self.delivered
         if size > 1 and outcome.status is Status.FAILED:
@@ -479,7 +493,12 @@ class RunReport:
             prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
             name=f"SlackReport-{self.channel}", budget=budget,
             channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None,
-            on_posted=self._posted)
+            on_posted=self._posted,
+            thread_ts=self._board_thread if options.board and options.board_thread else None)
+
+    def _board_thread(self) -> Optional[str]:
+        """(worker thread) The board message's ts to post the run's message under."""
+        return self._board.thread_ts() if self._board is not None else ""
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""
@@ -487,6 +506,25 @@ class RunReport:
             self.end(Outcome.terminated(signum), background=False)
         elif self._phase is _Phase.ENDING:  # the signal came while end() was waiting
             self.settle(self.options.flush_timeout)
+
+
+_SILENT_RANK_WARNED = []
+
+
+def _launcher_rank(board: Optional[str]) -> Process:
+    """The process's rank as the launcher's environment tells it: with a board every
+    process is a run of its own; without, a silent rank says so (once)."""
+    process = launcher_process()
+    if board is not None:
+        return Process(0, 1)
+    if process.rank > 0 and not _SILENT_RANK_WARNED:
+        _SILENT_RANK_WARNED.append(True)
+        warn(f"SlackReport: the launcher's environment makes this process rank "
+             f"{process.rank} of {process.size} of one job, so it reports nothing unless it "
+             f"fails (rank 0 reports the job). If the processes are separate runs (a sweep), "
+             f"give board='NAME' (--board NAME): each process is then a run of its own, all "
+             f"shown in one board message")
+    return process
 
 
 def run_info(processes: int = 1, command: Optional[Sequence[str]] = None) -> dict:

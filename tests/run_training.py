@@ -82,6 +82,19 @@ class Die(training.Extension):
                 time.sleep(3600)
 
 
+class Fail(training.Extension):
+    """Raises at epoch ``at``: the run ends ``[Failed]``."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self, trainer) -> None:
+        if trainer.updater.epoch_detail >= self.at:
+            raise RuntimeError(f"failed at epoch {self.at}")
+
+
 class ForkWorkers(training.Extension):
     """Forks two worker processes at the first iteration, as a DataLoader does."""
 
@@ -127,6 +140,12 @@ def main() -> None:
                              "one lives as long as the training process does")
     parser.add_argument("--lost-after", type=float, default=None)
     parser.add_argument("--mentions", default=None)
+    parser.add_argument("--board", default=None, help="the board's name (board=)")
+    parser.add_argument("--run-name", default=None)
+    parser.add_argument("--layout", default="text")
+    parser.add_argument("--chart", default=None, help="a key charted (blocks layout)")
+    parser.add_argument("--fail-at", type=int, default=None, metavar="EPOCH",
+                        help="raise an exception at that epoch (a [Failed] run)")
     parser.add_argument("--hold", nargs=2, action="append", default=[],
                         metavar=("ITERATION", "FILE"),
                         help="at ITERATION, wait until FILE exists (repeatable)")
@@ -143,13 +162,17 @@ def main() -> None:
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
                          finish_mentions=args.mentions,
-                         template="{status} {args}\n{content}")
+                         template="{status} {args}\n{content}", board=args.board,
+                         run_name=args.run_name, layout=args.layout,
+                         chart=[args.chart] if args.chart else None)
     extra = [Pace(args.sleep)]
     if args.die:
         extra.append(Die(args.die, args.die_at))
     if args.fork_workers:
         extra.append(ForkWorkers())
     extra += [Hold(int(at), path) for at, path in args.hold]
+    if args.fail_at is not None:
+        extra.append(Fail(args.fail_at))
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)

@@ -203,6 +203,23 @@ class ReportMessage:
                 items.append(f"{key} {shown}")
             return escape(", ".join(items[:max_items]))
 
+    def latest_values(self) -> dict:
+        """Entry → its newest value, for the entries reported so far (a sweep's board row).
+        Read on a worker thread."""
+        with self._lock:
+            self._drain()
+            return {key: value for key, value in self._latest.items()
+                    if key in self.entries and value is not NOT_REPORTED}
+
+    def fill(self, template: Template) -> str:
+        """``template`` with this message's placeholder values (escaped mrkdwn, as
+        :meth:`render` fills them; ``{content}`` empty).  Read on a worker thread."""
+        with self._lock:
+            self._drain()
+            values = self._values()
+            values["content"] = Mrkdwn("")
+            return template.render(values)
+
     @property
     def elapsed(self) -> float:
         """Seconds since the run started: frozen at the end, else :attr:`clock`."""

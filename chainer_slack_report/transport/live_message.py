@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 #: First line of a message that replaces one that can no longer be edited.
 CONTINUATION_NOTE = "_(continues an earlier message that can no longer be edited)_\n"
 _MIN_BYTES = 400  # below this a msg_too_long budget cut is not worth it
+_PARENT_POLL = 0.2  # seconds between two looks for the thread a post waits for
 
 
 class LiveMessage:
@@ -79,6 +80,11 @@ class LiveMessage:
         on_posted (callable or None): ``on_posted(channel_id, ts)``, called on
             the worker each time a message is posted (the first, or one that
             continues a message that can no longer be edited); must not raise.
+        thread_ts (callable or None): ``thread_ts() -> str or None``, asked on
+            the worker before each post of the message: the ``ts`` of a message
+            whose thread it is posted in (a sweep's board), ``""`` to post it
+            top-level, None while that is not known yet (the post waits).  None
+            (the default): top-level.
 
     A message continued from ``channel_id`` and ``ts`` may show blocks (those
     of the run, for a watchdog): its first text-only update clears them.
@@ -90,7 +96,8 @@ class LiveMessage:
                  refresh_after: Optional[float] = None, name: str = "SlackReport",
                  channel_id: Optional[str] = None, ts: Optional[str] = None,
                  budget: Optional[RunBudget] = None,
-                 on_posted: Optional[Callable[[str, str], None]] = None) -> None:
+                 on_posted: Optional[Callable[[str, str], None]] = None,
+                 thread_ts: Optional[Callable[[], Optional[str]]] = None) -> None:
         self._client = client
         self._channel = channel
         self._render = render
@@ -100,6 +107,7 @@ class LiveMessage:
         self.max_bytes = max_bytes
         self._prepare = list(prepare)
         self._on_posted = on_posted
+        self._thread_ts = thread_ts
         self.channel_id: Optional[str] = channel_id if ts else None  #: from chat.postMessage
         self.ts: Optional[str] = ts if channel_id else None  #: the live message's ts
         self.final_text: Optional[str] = None  #: the last final text rendered
@@ -276,9 +284,14 @@ class LiveMessage:
         if (text, blocks or None) == self._sent and self.ts is not None:
             return True
         if self.ts is None:
+            parent = self._thread_ts() if self._thread_ts is not None else ""
+            if parent is None:  # the thread to post in is not known yet
+                self.pacing.hold(_PARENT_POLL)
+                return False
             response = self._request("chat.postMessage", final, channel=self._channel,
                                      text=text, unfurl_links=False, unfurl_media=False,
-                                     **({"blocks": blocks} if blocks else {}))
+                                     **({"blocks": blocks} if blocks else {}),
+                                     **({"thread_ts": parent} if parent else {}))
             if response is None:
                 return False
             self.channel_id, self.ts = response["channel"], response["ts"]

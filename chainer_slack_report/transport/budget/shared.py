@@ -260,7 +260,8 @@ class SharedBudget:
             return None, state.runs.pop(run_id, None) is not None or changed
         self._quiet(fn, "leave")
 
-    def try_acquire(self, key: str, limit: Limit, *, run_id: str, priority: bool = False) -> float:
+    def try_acquire(self, key: str, limit: Limit, *, run_id: str, priority: bool = False,
+                    fair: bool = True) -> float:
         """Take one call of bucket ``key`` now, if the budget allows it.
 
         Args:
@@ -272,6 +273,10 @@ class SharedBudget:
                 update, a finish mention): it may use the reserve, is not
                 held to the run's fair interval, and counts against the
                 nominal ``limit`` rather than the limit cut by 429s.
+            fair (bool): Hold a non-priority call to the run's fair interval
+                (default).  False: only to the window less the reserve — a
+                sweep's board, which serves every run at once, goes before the
+                runs' own messages but after their final states.
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise
@@ -295,13 +300,14 @@ class SharedBudget:
             if len(grants) >= cap:  # the oldest grant that must leave the window first
                 wait = grants[len(grants) - cap] + limit.per - now
             run = state.runs[run_id]
-            if not priority and key in run.last_call:  # state.runs holds only active runs now
+            # state.runs holds only active runs now
+            if not priority and fair and key in run.last_call:
                 interval = self._interval(state, len(state.runs), key, limit)
                 wait = max(wait, run.last_call[key] + interval - now)
             if wait > 0.0:
                 return max(wait, _MIN_WAIT), changed
             grants.append(now)
-            if not priority:
+            if not priority and fair:
                 run.last_call[key] = now
             return 0.0, True
         try:
