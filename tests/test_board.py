@@ -68,6 +68,6 @@ def test_runs_share_one_board_and_post_in_its_thread(slack_emulator):
     assert any("[Training]" in text for text in board.history)  # it was live
     replies = [r.text for r in board.replies]
     runs = [text for text in replies if text.startswith("[Completed]")]
-    assert sorted(text.split()[1] for text in runs) == ["a", "b", "c"]
+    assert sorted(text.split()[3] for text in runs) == ["a", "b", "c"]  # "{status} {args}"
     ended = [text for text in replies if "Every run has ended" in text]
     assert len(ended) == 1 and "3 completed" in ended[0], replies
