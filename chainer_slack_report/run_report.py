@@ -434,7 +434,8 @@ class RunReport:
             "lost_after": options.lost_after, "exit_timeout": options.exit_timeout,
             "update_limit": (None if options.update_limit is None else
                              [options.update_limit.calls, options.update_limit.per]),
-            "store": options.store}  # through the pipe, as the token: never on a command line
+            "store": options.store,  # through the pipe, as the token: never on a command line
+            "board": self._board.spec if self._board is not None else None}
         try:
             self._watchdog = start_watchdog(config)
         except Exception as exc:  # noqa: BLE001 - the run goes on without one

@@ -8,7 +8,6 @@ test (the file store).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 
@@ -71,3 +70,122 @@ def test_runs_share_one_board_and_post_in_its_thread(slack_emulator):
     assert sorted(text.split()[3] for text in runs) == ["a", "b", "c"]  # "{status} {args}"
     ended = [text for text in replies if "Every run has ended" in text]
     assert len(ended) == 1 and "3 completed" in ended[0], replies
+
+
+def board_state(state_dir):
+    """The board's shared state as its file holds it (the file store of this test)."""
+    import json
+
+    paths = [p for p in os.listdir(state_dir) if p.startswith("board-") and p.endswith(".json")]
+    if not paths:
+        return {}
+    with open(os.path.join(state_dir, paths[0]), "rb") as file:
+        try:
+            return json.loads(file.read())
+        except ValueError:
+            return {}
+
+
+def board_edits(emulator, board_ts, after=0.0):
+    return [call for call in emulator.calls_to("chat.update")
+            if call.params.get("ts") == board_ts and call.started > after and call.status == 200]
+
+
+def test_a_killed_keeper_is_taken_over_and_shown_lost(slack_emulator, budget_state_dir):
+    import time
+
+    first = launch(slack_emulator, "a", "--epochs", "1000", watchdog=True)
+    assert wait_until(lambda: board_state(budget_state_dir).get("ts"), timeout=TIMEOUT)
+    holder = board_state(budget_state_dir)["holder"]  # the only run: it keeps the board
+    others = [launch(slack_emulator, name, "--epochs", "60", watchdog=True)
+              for name in ("b", "c")]
+    assert wait_until(lambda: len(board_state(budget_state_dir).get("members", {})) == 3,
+                      timeout=TIMEOUT)
+    killed_at = time.time()
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=TIMEOUT)
+    # another run takes the lease over (the dead one's ran out) and keeps the board
+    assert wait_until(lambda: board_state(budget_state_dir).get("holder") not in (None, holder),
+                      timeout=TIMEOUT), board_state(budget_state_dir)
+    taken_at = time.time()
+    errors = finish(others)
+    assert all(proc.returncode == 0 for proc in others), errors
+    assert wait_until(board_says(slack_emulator, "3 runs: 1 lost · 2 completed"),
+                      timeout=TIMEOUT), board_of(slack_emulator).text
+    board = board_of(slack_emulator)
+    live_edits = [call for call in board_edits(slack_emulator, board.ts, after=killed_at)
+                  if "[Training]" in call.params.get("text", "")]
+    assert len(live_edits) >= 2, "the board was not kept after its keeper died"
+    lost = [line for line in board.text.splitlines() if line.startswith("a ")]
+    assert lost and "[Lost]" in lost[0], board.text  # its watchdog said so
+    print(f"lease taken over {taken_at - killed_at:.1f} s after the SIGKILL")
+
+
+def test_a_late_run_joins_the_board(slack_emulator, budget_state_dir):
+    early = launch(slack_emulator, "early", "--epochs", "40")
+    assert wait_until(lambda: board_state(budget_state_dir).get("ts"), timeout=TIMEOUT)
+    assert wait_until(board_says(slack_emulator, "[Training]"), timeout=TIMEOUT)
+    late = launch(slack_emulator, "late", "--epochs", "10")
+    errors = finish([early, late])
+    assert early.returncode == late.returncode == 0, errors
+    assert wait_until(board_says(slack_emulator, "2 runs: 2 completed"), timeout=TIMEOUT)
+    board = board_of(slack_emulator)
+    assert len(slack_emulator.messages("general")) == 1
+    assert any("1 run:" in text for text in board.history)  # it was alone on the board first
+    replies = [r.text for r in board.replies]
+    assert sum(text.startswith("[Completed]") for text in replies) == 2, replies
+
+
+def test_a_sweep_under_slurm_rank_variables_is_runs_not_ranks(slack_emulator):
+    procs = [launch(slack_emulator, f"lr={lr}", "--epochs", "8",
+                    env={"SLURM_PROCID": str(rank), "SLURM_NTASKS": "3"})
+             for rank, lr in enumerate(("0.1", "0.01", "0.001"))]
+    errors = finish(procs)
+    assert all(proc.returncode == 0 for proc in procs), errors
+    assert wait_until(board_says(slack_emulator, "3 runs: 3 completed"), timeout=TIMEOUT)
+    board = board_of(slack_emulator)
+    names = sorted(line.split()[0] for line in board.text.split("```")[1].splitlines()[2:])
+    assert names == ["lr=0.001", "lr=0.01", "lr=0.1"], board.text
+    runs = [r.text for r in board.replies if r.text.startswith("[Completed]")]
+    assert len(runs) == 3 and not any("processes" in text for text in runs), runs
+
+
+def test_a_failed_run_is_announced_at_once_and_the_board_ends_once(slack_emulator):
+    mention = "U0123456789"
+    good = launch(slack_emulator, "good", "--epochs", "30", "--mentions", mention)
+    bad = launch(slack_emulator, "bad", "--epochs", "30", "--fail-at", "2",
+                 "--mentions", mention)
+    bad.communicate(timeout=TIMEOUT)
+    assert bad.returncode != 0
+
+    def failure_told():
+        board = board_of(slack_emulator)
+        return board is not None and any(f"<@{mention}> [Failed]" in r.text
+                                         for r in board.replies)
+    assert wait_until(failure_told, timeout=TIMEOUT)
+    assert good.poll() is None  # told at once, while the sweep still trains
+    finish([good])
+    assert wait_until(board_says(slack_emulator, "2 runs: 1 failed · 1 completed"),
+                      timeout=TIMEOUT), board_of(slack_emulator).text
+    replies = [r.text for r in board_of(slack_emulator).replies]
+    mentioning = [text for text in replies if f"<@{mention}>" in text]
+    # one for the failure, one for the whole board; the completion is not told alone
+    assert len(mentioning) == 2, replies
+    assert "Every run has ended" in mentioning[1] and "1 failed" in mentioning[1]
+
+
+def test_the_blocks_layout_is_a_leaderboard(slack_emulator):
+    procs = [launch(slack_emulator, name, "--epochs", "10", "--layout", "blocks",
+                    "--chart", "main/loss") for name in ("x", "y")]
+    errors = finish(procs)
+    assert all(proc.returncode == 0 for proc in procs), errors
+    assert wait_until(board_says(slack_emulator, "2 runs: 2 completed"), timeout=TIMEOUT)
+    board = board_of(slack_emulator)
+    table = next(block for block in board.blocks if block["type"] == "data_table")
+    header = [cell["text"] for cell in table["rows"][0]]
+    assert header[:4] == ["run", "status", "progress", "ETA"] and "main/loss" in header
+    assert sorted(row[0]["text"] for row in table["rows"][1:]) == ["x", "y"]
+    loss = header.index("main/loss")
+    assert all(row[loss]["type"] == "raw_number" for row in table["rows"][1:])
+    chart = next(block for block in board.blocks if block["type"] == "data_visualization")
+    assert len(chart["chart"]["series"]) == 2

@@ -94,6 +94,9 @@ class BoardKeeper:
         tick (float): Seconds between two publications.
         edit_interval (float): Seconds between two edits of the board message at least.
         thread_wait (float): Seconds :meth:`thread_ts` waits for the board message.
+        http_timeout (float): Seconds one Slack request may take.
+        spec (dict or None): What made this keeper (:func:`~.member.keeper_of`), kept as
+            :attr:`spec` for the run's watchdog.
     """
 
     def __init__(self, board: str, store, client, channel: str, row: Callable[[], BoardRow], *,
@@ -102,8 +105,9 @@ class BoardKeeper:
                  chart: Optional[str] = None, max_bytes: int = 4000,
                  mentions: Optional[Mentions] = None, tick: float = TICK,
                  edit_interval: float = EDIT_INTERVAL, thread_wait: float = THREAD_WAIT,
-                 http_timeout: float = 10.0) -> None:
+                 http_timeout: float = 10.0, spec: Optional[dict] = None) -> None:
         self.board = board
+        self.spec = spec  #: JSON-friendly: how to make this keeper again (the watchdog)
         self.run_id = run_id
         self._store = store
         self._client = client
@@ -154,6 +158,12 @@ class BoardKeeper:
         """The run ended: publish its final row (``row()`` now says so) and, if it leads or
         is the last, show the board once more.  Returns at once."""
         self._ending.set()
+
+    def end_now(self) -> None:
+        """The run ended: publish its final row and show the board, on the calling thread
+        (a watchdog reporting the run's death; the keeper's thread never started)."""
+        self._ending.set()
+        self._run()
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait up to ``timeout`` seconds for the keeper to finish after :meth:`end`."""

@@ -11,6 +11,7 @@ import uuid
 from typing import Optional, Sequence
 
 from ..rendering.board import MAX_BOARD_ENTRIES, BoardRow
+from ..rendering.charts import ChartCurves
 from ..rendering.mentions import Mentions
 from ..rendering.message import ReportMessage
 from ..rendering.template import Template
@@ -19,20 +20,31 @@ from ..warning import warn
 from .keeper import BoardKeeper
 from .store import open_board_store
 
-__all__ = ["join_board", "run_row"]
+__all__ = ["join_board", "keeper_of", "run_row"]
 
 
-def run_row(message: ReportMessage, name: Optional[Template] = None) -> BoardRow:
+def run_row(message: ReportMessage, name: Optional[Template] = None,
+            chart: Optional[ChartCurves] = None) -> BoardRow:
     """The run's board row now: its status, elapsed time, newest values, progress and
-    ETA (none once it ended), and its name (``name`` filled from the message's values;
-    "" for the board's default name).  Called on a worker thread."""
+    ETA (none once it ended), its name (``name`` filled from the message's values; ""
+    for the board's default name) and the curve of the board's ``chart`` key (a
+    :class:`~..rendering.charts.ChartCurves` of that one key, tapping the message's
+    rows).  Called on a worker thread."""
     progress = message.progress
     live = progress is not None and not message.is_final
+    values = message.latest_values()  # takes the newest rows in (and through the taps)
     plain = "" if name is None else _unescape(message.fill(name)).strip()
     return BoardRow(name=plain, status=message.status, elapsed=message.elapsed,
-                    values=message.latest_values(),
-                    progress=progress.text() if live else None,
-                    eta=progress.eta() if live else None)
+                    values=values, progress=progress.text() if live else None,
+                    eta=progress.eta() if live else None, curves=_curves(chart))
+
+
+def _curves(chart: Optional[ChartCurves]) -> dict:
+    points = chart.points() if chart is not None else None
+    if points is None or not points.series:
+        return {}
+    key, values = points.series[0]
+    return {key: [(float(label), value) for label, value in zip(points.labels, values)]}
 
 
 def join_board(message: ReportMessage, options, live, channel: str,
@@ -48,24 +60,41 @@ def join_board(message: ReportMessage, options, live, channel: str,
         channel (str): The channel ID or name.
         argv (list of str): The run's command line.
     """
-    client = live.client
+    spec = {"board": options.board, "run_id": uuid.uuid4().hex, "argv": list(argv),
+            "run_name": options.run_name, "layout": options.layout,
+            "chart": options.chart[0][0] if options.chart else None,
+            "max_bytes": options.max_bytes, "finish_mentions": options.finish_mentions,
+            "store": options.store, "http_timeout": options.http_timeout}
+    keeper = keeper_of(spec, message, live.client, channel, live.budget)
+    if keeper is not None:
+        keeper.start()
+    return keeper
+
+
+def keeper_of(spec: dict, message: ReportMessage, client, channel: str,
+              budget) -> Optional[BoardKeeper]:
+    """A (not started) keeper of the board that ``spec`` describes — what
+    :attr:`BoardKeeper.spec` holds, JSON-friendly, so that the run's watchdog makes the
+    same keeper; None (with one warning) if the board's store cannot be opened."""
     token = getattr(client, "token", None) or ""
     try:
-        store = open_board_store(api_url(client), token, channel, options.board,
-                                 store=options.store)
+        store = open_board_store(api_url(client), token, channel, spec["board"],
+                                 store=spec.get("store"))
     except Exception as exc:  # noqa: BLE001 - the run goes on without its board
-        warn(f"SlackReport could not open the board {options.board!r} ({type(exc).__name__}: "
-             f"{exc}); the run reports in its own message only")
+        warn(f"SlackReport could not open the board {spec['board']!r} "
+             f"({type(exc).__name__}: {exc}); the run reports in its own message only")
         return None
-    name = Template(options.run_name) if options.run_name is not None else None
-    chart = options.chart[0][0] if options.chart else None
-    keeper = BoardKeeper(
-        options.board, store, client, channel, lambda: run_row(message, name),
-        entries=message.entries[:MAX_BOARD_ENTRIES], run_id=uuid.uuid4().hex, argv=argv,
-        budget=live.budget, layout=options.layout, chart=chart, max_bytes=options.max_bytes,
-        mentions=Mentions(options.finish_mentions), http_timeout=options.http_timeout)
-    keeper.start()
-    return keeper
+    name = Template(spec["run_name"]) if spec.get("run_name") is not None else None
+    chart = ChartCurves((spec["chart"],)) if spec.get("chart") else None
+    if chart is not None:
+        message.taps.append(chart.add)
+    return BoardKeeper(
+        spec["board"], store, client, channel, lambda: run_row(message, name, chart),
+        entries=message.entries[:MAX_BOARD_ENTRIES], run_id=spec["run_id"],
+        argv=spec.get("argv") or (), budget=budget, layout=spec.get("layout") or "text",
+        chart=spec.get("chart"), max_bytes=int(spec.get("max_bytes") or 4000),
+        mentions=Mentions(spec.get("finish_mentions")),
+        http_timeout=float(spec.get("http_timeout") or 10.0), spec=spec)
 
 
 def _unescape(text: str) -> str:

@@ -30,6 +30,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from ..board.member import keeper_of
 from ..outcome import Outcome, Status
 from ..rendering.mentions import Mentions
 from ..rendering.message import ReportMessage
@@ -175,6 +176,10 @@ def _report_death(run: _Run, parent: _Parent, config, client, budget, died_at: f
             outcome = Outcome.lost(f"{where} ended without a final report (SIGKILL or "
                                    f"os._exit?)")
     run.message.end(outcome, run.elapsed_at(died_at))
+    if config.get("board"):  # the run's row on its sweep's board says how it ended
+        keeper = keeper_of(config["board"], run.message, client, config["channel"], budget)
+        if keeper is not None:
+            keeper.end_now()
     ref = run.ref
     mentions = run.mentions
     live = LiveMessage(client, config["channel"], run.message.render,

@@ -137,6 +137,9 @@ class ReportMessage:
         # Latest value of every key ever reported; entries show a dash until then.
         self._latest: dict = dict.fromkeys(self.entries, NOT_REPORTED)
         self._lock = threading.Lock()
+        #: ``tap(observation)`` for each row as a render takes it in (worker thread), e.g.
+        #: a sweep board's chart of a key.
+        self.taps: List[Callable[[Mapping[str, object]], None]] = []
 
     # -- training thread -----------------------------------------------------
     def push(self, observations: Iterable[Mapping[str, object]]) -> None:
@@ -284,6 +287,8 @@ class ReportMessage:
         while pending:
             observation = pending.popleft()
             latest.update(observation)
+            for tap in self.taps:
+                tap(observation)
             for key, series in self.series.items():
                 if key in observation:
                     series.add(observation[key])
