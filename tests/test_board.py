@@ -8,6 +8,7 @@ test (the file store).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
