@@ -190,3 +190,22 @@ def test_the_blocks_layout_is_a_leaderboard(slack_emulator):
     assert all(row[loss]["type"] == "raw_number" for row in table["rows"][1:])
     chart = next(block for block in board.blocks if block["type"] == "data_visualization")
     assert len(chart["chart"]["series"]) == 2
+
+
+def test_the_cli_runs_commands_on_a_board(slack_emulator, budget_state_dir):
+    env = dict(os.environ, SLACK_API_URL=slack_emulator.url, SLACK_BOT_TOKEN=slack_emulator.token,
+               SLACK_CHANNEL_ID="general")
+    code = "import sys, time; time.sleep(2); print('done', sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-m", "chainer_slack_report", "run",
+                               "--board", "cli-sweep", "--", sys.executable, "-c", code, arg],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for arg in ("lr=0.1", "lr=0.2")]
+    errors = finish(procs)
+    assert all(proc.returncode == 0 for proc in procs), errors
+    assert wait_until(board_says(slack_emulator, "*cli-sweep* · 2 runs: 2 completed"),
+                      timeout=TIMEOUT), board_of(slack_emulator).text
+    assert len(slack_emulator.messages("general")) == 1
+    board = board_of(slack_emulator)
+    names = sorted(line.split()[0] for line in board.text.split("```")[1].splitlines()[2:])
+    assert names == ["lr=0.1", "lr=0.2"], board.text
+    assert sum(r.text.startswith("[Completed]") for r in board.replies) == 2
