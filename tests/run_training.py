@@ -177,7 +177,8 @@ def main() -> None:
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)
     trainer.run()
-    print("TS", report.live.ts, "UPDATES", report.live.updates, flush=True)
+    if report.live is not None:  # a silent rank has none
+        print("TS", report.live.ts, "UPDATES", report.live.updates, flush=True)
 
 
 if __name__ == "__main__":

@@ -209,3 +209,31 @@ def test_the_cli_runs_commands_on_a_board(slack_emulator, budget_state_dir):
     names = sorted(line.split()[0] for line in board.text.split("```")[1].splitlines()[2:])
     assert names == ["lr=0.1", "lr=0.2"], board.text
     assert sum(r.text.startswith("[Completed]") for r in board.replies) == 2
+
+
+def test_board_options_are_checked_at_construction():
+    import pytest
+
+    from chainer_slack_report import ReportOptions, SlackReport
+
+    assert ReportOptions(board="s", run_name="lr={lr}").board == "s"
+    for bad, error in (({"board": 3}, TypeError), ({"board": " "}, ValueError),
+                       ({"run_name": "x"}, ValueError),  # a name without a board
+                       ({"board": "s", "run_name": "{lr"}, ValueError),
+                       ({"board": "s", "board_thread": 1}, TypeError)):
+        with pytest.raises(error):
+            ReportOptions(**bad)
+    with pytest.raises(ValueError, match="board="):
+        SlackReport(None, "general", ["epoch"], run_name="{lr}")
+
+
+def test_a_silent_rank_of_the_launcher_says_so_once(slack_emulator):
+    environ = dict(os.environ, SLACK_BOT_TOKEN=slack_emulator.token, SLURM_PROCID="1",
+                   SLURM_NTASKS="2")
+    done = subprocess.run([sys.executable, SCRIPT, slack_emulator.url, "general", "rank1",
+                           "--epochs", "2"], env=environ, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("board='NAME'") == 1, done.stderr
+    assert "rank 1 of 2" in done.stderr
+    assert slack_emulator.messages("general") == []  # silent: rank 0 reports the job
