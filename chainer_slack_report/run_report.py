@@ -362,8 +362,6 @@ class RunReport:
         live.close(self._message.reply_text if self._message.mentions and not on_board
                    else None, files)  # on a board a completion is told once, for all runs
         if live.wait(self.options.flush_timeout) or self._phase is _Phase.ENDED:
-            if self._board is not None:
-                self._board.wait(self.options.flush_timeout)
             self._ended()  # (a signal during the wait may have given it up)
             return self.delivered
         if size > 1 and outcome.status is Status.FAILED:
@@ -408,6 +406,8 @@ class RunReport:
     def _ended(self) -> None:
         """The final text is delivered or given up: nothing is left for the watchdog."""
         self._phase = _Phase.ENDED
+        if self._board is not None:  # its final row, and the board if this run leads
+            self._board.wait(self.options.flush_timeout)
         if self._watchdog is not None:
             self._watchdog.done()
             self._watchdog = None

@@ -237,3 +237,32 @@ def test_a_silent_rank_of_the_launcher_says_so_once(slack_emulator):
     assert done.stderr.count("board='NAME'") == 1, done.stderr
     assert "rank 1 of 2" in done.stderr
     assert slack_emulator.messages("general") == []  # silent: rank 0 reports the job
+
+
+def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
+    """With a window of 10 calls and a reserve of 0.2: the runs' own intermediate calls
+    get 8 alone, 4 while a board asks (BOARD_SHARE 0.4 kept for it); the board gets up
+    to 8, unheld by any fair interval; finals get all 10."""
+    from chainer_slack_report.transport.budget import Limit, SharedBudget
+    from chainer_slack_report.transport.budget.shared import BOARD_PREFIX
+
+    now = [1000.0]
+    limit = Limit(10, 60.0)
+    budget = SharedBudget("xoxb-test", "http://127.0.0.1/api/", state_dir=str(tmp_path),
+                          reserve=0.2, clock=lambda: now[0])
+
+    def granted(run_id, n, **kwargs):
+        got = 0
+        for _ in range(n):
+            got += budget.try_acquire("chat.update", limit, run_id=run_id, **kwargs) == 0.0
+            now[0] += 0.01
+        return got
+
+    runs = [f"run-{i}" for i in range(8)]
+    assert sum(granted(run, 1) for run in runs) == 8  # alone: the window less the reserve
+    now[0] += 61.0
+    assert granted(BOARD_PREFIX + "k", 1, fair=False) == 1  # a board asks: it is active
+    assert sum(granted(run, 1) for run in runs) == 3  # 4 of 10 less the board's one
+    assert granted(BOARD_PREFIX + "k", 10, fair=False) == 4  # the board fills its share
+    assert sum(granted(run, 1, priority=True) for run in runs[:2]) == 2  # the reserve
+    assert budget.active_runs() == 8  # a board is not a run

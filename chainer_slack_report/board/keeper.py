@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence
 from ..rendering.board import BoardRow, board_blocks, board_text, headline
 from ..rendering.mentions import Mentions
 from ..transport.budget import RunBudget
+from ..transport.budget.shared import BOARD_PREFIX
 from ..transport.budget.store import Busy
 from ..transport.live_message import LiveMessage
 from ..transport.pacing import Pacing
@@ -48,19 +49,18 @@ THREAD_WAIT = 15.0
 
 
 class BoardBudget(RunBudget):
-    """The board's draw on a run's shared budget: its ``chat.update`` calls are not held
-    to the run's fair interval, only to the window less the reserve (final states keep
-    the reserve); its pace is ``interval`` seconds.  It never joins nor leaves: the run
-    counts for itself."""
+    """The board's draw on a run's shared budget: its calls are not held to a fair
+    interval, only to the window less the reserve (final states keep the reserve), and
+    while it is active the runs' own intermediate calls leave it a share of the window
+    (:data:`~..transport.budget.shared.BOARD_SHARE`); its pace is ``interval`` seconds.
+    It asks as ``board:<run id>``, which does not count as a run, from its first ask until
+    the board message's worker ends."""
 
     def __init__(self, budget: RunBudget, interval: float) -> None:
-        super().__init__(budget.shared, budget.update_limit, budget.run_id)
+        super().__init__(budget.shared, budget.update_limit, BOARD_PREFIX + budget.run_id)
         self.interval = interval
 
     def join(self) -> None:
-        pass
-
-    def leave(self) -> None:
         pass
 
     def wait(self, method: str, channel: str, *, priority: bool) -> float:

@@ -32,6 +32,12 @@ _BUSY_WAIT = 0.5  # seconds to wait when the file lock could not be had in time
 _HEARTBEAT = 1.0  # seconds: a run's "seen" is rewritten at most this often
 _MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
 _EPS = 1e-9
+#: Run ids of this prefix are a sweep's board (its keeper's ``fair=False`` calls): they do
+#: not count as runs, and while one is active the runs' own non-priority calls leave it
+#: :data:`BOARD_SHARE` of each window.
+BOARD_PREFIX = "board:"
+#: Fraction of each window the runs' own non-priority calls leave to an active board.
+BOARD_SHARE = 0.4
 
 
 def _pid_alive(pid: int) -> bool:
@@ -46,11 +52,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _cap(effective: float, reserve: float, priority: bool) -> int:
-    """Calls per window a priority (all of it) or other call (1 - reserve) may use."""
+def _cap(effective: float, reserve: float, priority: bool, kept: float = 0.0) -> int:
+    """Calls per window a priority (all of it) or other call (1 - reserve - kept) may use."""
     if priority:
         return max(1, int(math.floor(effective + _EPS)))
-    return max(1, int(math.floor(effective * (1.0 - reserve) + _EPS)))
+    return max(1, int(math.floor(effective * max(0.0, 1.0 - reserve - kept) + _EPS)))
 
 
 class SharedBudget:
@@ -223,7 +229,8 @@ class SharedBudget:
         return bucket, False
 
     def _active(self, state: State, now: float) -> int:
-        return sum(1 for run in state.runs.values() if self._alive(run, now))
+        return sum(1 for run_id, run in state.runs.items()
+                   if not run_id.startswith(BOARD_PREFIX) and self._alive(run, now))
 
     def _effective(self, state: State, key: str, limit: Limit) -> float:
         """``limit.calls``, cut by the 429s bucket ``key`` met."""
@@ -275,8 +282,10 @@ class SharedBudget:
                 nominal ``limit`` rather than the limit cut by 429s.
             fair (bool): Hold a non-priority call to the run's fair interval
                 (default).  False: only to the window less the reserve — a
-                sweep's board, which serves every run at once, goes before the
-                runs' own messages but after their final states.
+                sweep's board (``run_id`` starting with :data:`BOARD_PREFIX`),
+                which serves every run at once: while one asks, the runs' own
+                non-priority calls leave it :data:`BOARD_SHARE` of the window, so
+                final states go first, then the board, then the runs' messages.
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise
@@ -295,14 +304,16 @@ class SharedBudget:
             grants = bucket.grants
             # A priority call is held to Slack's own limit, not to the AIMD guess:
             # only Retry-After and the nominal window delay a final report.
-            cap = _cap(bucket.calls if priority else bucket.effective, self.reserve, priority)
+            board = fair and any(r.startswith(BOARD_PREFIX) for r in state.runs)
+            cap = _cap(bucket.calls if priority else bucket.effective, self.reserve, priority,
+                       BOARD_SHARE if board else 0.0)
             wait = 0.0
             if len(grants) >= cap:  # the oldest grant that must leave the window first
                 wait = grants[len(grants) - cap] + limit.per - now
             run = state.runs[run_id]
             # state.runs holds only active runs now
             if not priority and fair and key in run.last_call:
-                interval = self._interval(state, len(state.runs), key, limit)
+                interval = self._interval(state, self._active(state, now), key, limit)
                 wait = max(wait, run.last_call[key] + interval - now)
             if wait > 0.0:
                 return max(wait, _MIN_WAIT), changed
