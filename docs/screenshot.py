@@ -37,58 +37,43 @@ def example(*args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
 
 
-def page_of(p, run: subprocess.Popen):
-    """A browser page on the run's channel view (and the browser)."""
-    url = next(line.split()[-1] for line in run.stdout if line.startswith("Watch"))
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"])
-    page = browser.new_page(viewport={"width": 1180, "height": 900})
-    page.goto(url)
-    return page, browser
-
-
-def sweep() -> None:
-    """``docs/_static/channel-sweep.png``: four runs on one board, once they have ended."""
-    run = example("--runs", "4", "--epochs", "20", "--board", "digits-sweep")
+def shoot(args, shots) -> None:
+    """Run the example with ``args`` and, for each ``(condition, timeout ms, png)`` of
+    ``shots`` in turn, wait for the JavaScript ``condition`` on its channel view and save
+    the page as ``docs/_static/<png>``."""
+    run = example(*args)
     try:
+        url = next(line.split()[-1] for line in run.stdout if line.startswith("Watch"))
         with sync_playwright() as p:
-            page, browser = page_of(p, run)
-            page.wait_for_function(
-                "[...document.querySelectorAll('.message .text')].some("
-                "t => /4 runs: 4 completed/.test(t.textContent))", timeout=300_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=os.path.join(HERE, "_static", "channel-sweep.png"),
-                            full_page=True)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync"])
+            page = browser.new_page(viewport={"width": 1180, "height": 900})
+            page.goto(url)
+            for condition, timeout, png in shots:
+                page.wait_for_function(condition, timeout=timeout)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=os.path.join(HERE, "_static", png), full_page=True)
             browser.close()
     finally:
         run.send_signal(signal.SIGINT)
         run.wait(30)
 
 
+#: docs/_static/channel-sweep.png: four runs on one board, once they have ended.
+SWEEP = (["--runs", "4", "--epochs", "20", "--board", "digits-sweep"],
+         [("[...document.querySelectorAll('.message .text')].some("
+           "t => /4 runs: 4 completed/.test(t.textContent))", 300_000, "channel-sweep.png")])
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--sweep"]:
-        sweep()
-        return
-    example_run = example("--runs", "3", "--epochs", "40")
-    try:
-        with sync_playwright() as p:
-            page, browser = page_of(p, example_run)
-            page.wait_for_function(
-                "[...document.querySelectorAll('.message .text')].filter("
-                "t => /ETA/.test(t.textContent)).length === 3", timeout=120_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=os.path.join(HERE, "_static", "channel-training.png"),
-                            full_page=True)
-            page.wait_for_function(
-                "document.querySelectorAll('.thread .message').length === 3", timeout=300_000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=os.path.join(HERE, "_static", "channel.png"), full_page=True)
-            browser.close()
-    finally:
-        example_run.send_signal(signal.SIGINT)
-        example_run.wait(30)
-    sweep()
+    if sys.argv[1:] != ["--sweep"]:
+        shoot(["--runs", "3", "--epochs", "40"], [
+            ("[...document.querySelectorAll('.message .text')].filter("
+             "t => /ETA/.test(t.textContent)).length === 3", 120_000, "channel-training.png"),
+            ("document.querySelectorAll('.thread .message').length === 3", 300_000,
+             "channel.png")])
+    shoot(*SWEEP)
 
 
 if __name__ == "__main__":

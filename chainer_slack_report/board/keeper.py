@@ -24,7 +24,8 @@ import os
 import socket
 import threading
 import time
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple
 
 from ..rendering.board import BoardRow, board_blocks, board_text, headline
 from ..rendering.mentions import Mentions
@@ -35,7 +36,7 @@ from ..transport.live_message import LiveMessage
 from ..transport.pacing import Pacing
 from .state import LEASE, BoardState
 
-__all__ = ["BoardKeeper", "BoardBudget", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
+__all__ = ["BoardKeeper", "BoardLook", "BoardBudget", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,24 +73,44 @@ class BoardBudget(RunBudget):
         return self.interval
 
 
+@dataclass(frozen=True)
+class BoardLook:
+    """What the board message shows: the board's name, its entries and layout.
+
+    Attributes:
+        board (str): The board's name.
+        entries (tuple of str): Observation keys shown (at most 15 in the blocks layout).
+        layout (str): ``"text"`` or ``"blocks"``.
+        chart (str or None): In the blocks layout, a key charted across runs.
+        max_bytes (int): UTF-8 bytes of the board's text at most.
+    """
+
+    board: str
+    entries: Tuple[str, ...]
+    layout: str = "text"
+    chart: Optional[str] = None
+    max_bytes: int = 4000
+
+    def text(self, rows: Sequence[BoardRow], max_bytes: int) -> str:
+        return board_text(self.board, self.entries, rows, max_bytes=max_bytes)
+
+    def blocks(self, rows: Sequence[BoardRow]) -> list:
+        return board_blocks(self.board, self.entries, rows, chart=self.chart)
+
+
 class BoardKeeper:
     """One run's part in board ``board``.
 
     Args:
-        board (str): The board's name.
+        look (BoardLook): What the board message shows.
         store: The board's store (:func:`~.store.open_board_store`).
         client (slack_sdk.WebClient): Calls Slack (from this keeper's thread only).
         channel (str): Channel ID or name of the board message.
         row (callable): ``row() -> BoardRow``, the run's newest row (``name`` "" for
             the default name); called on the keeper's thread.
-        entries (list of str): Observation keys the board shows (at most 15 in the
-            blocks layout).
         run_id (str): This run's id, unique across the board's hosts.
         argv (list of str): The run's command line (default names compare them).
         budget (RunBudget or None): The run's shared rate budget.
-        layout (str): ``"text"`` or ``"blocks"``.
-        chart (str or None): In the blocks layout, a key charted across runs.
-        max_bytes (int): UTF-8 bytes of the board's text at most.
         mentions (Mentions or None): Notified by the reply that the board ended.
         tick (float): Seconds between two publications.
         edit_interval (float): Seconds between two edits of the board message at least.
@@ -99,27 +120,21 @@ class BoardKeeper:
             :attr:`spec` for the run's watchdog.
     """
 
-    def __init__(self, board: str, store, client, channel: str, row: Callable[[], BoardRow], *,
-                 entries: Sequence[str], run_id: str, argv: Sequence[str] = (),
-                 budget: Optional[RunBudget] = None, layout: str = "text",
-                 chart: Optional[str] = None, max_bytes: int = 4000,
-                 mentions: Optional[Mentions] = None, tick: float = TICK,
-                 edit_interval: float = EDIT_INTERVAL, thread_wait: float = THREAD_WAIT,
-                 http_timeout: float = 10.0, spec: Optional[dict] = None) -> None:
-        self.board = board
+    def __init__(self, look: BoardLook, store, client, channel: str,
+                 row: Callable[[], BoardRow], *, run_id: str, argv: Sequence[str] = (),
+                 budget: Optional[RunBudget] = None, mentions: Optional[Mentions] = None,
+                 tick: float = TICK, edit_interval: float = EDIT_INTERVAL,
+                 thread_wait: float = THREAD_WAIT, http_timeout: float = 10.0,
+                 spec: Optional[dict] = None) -> None:
+        self.look = look
+        self.board = look.board
         self.spec = spec  #: JSON-friendly: how to make this keeper again (the watchdog)
         self.run_id = run_id
-        self._store = store
-        self._client = client
-        self._channel = channel
+        self._store, self._client, self._channel = store, client, channel
         self._row = row
-        self._entries = list(entries)
         self._argv = list(argv)
         self._fallback = f"{socket.gethostname()}:{os.getpid()}"
         self._budget = budget
-        self._layout = layout
-        self._chart = chart
-        self._max_bytes = max_bytes
         self._mentions = mentions if mentions is not None else Mentions(None)
         self._tick = tick
         self._edit_interval = edit_interval
@@ -211,8 +226,8 @@ class BoardKeeper:
             snapshot = self._snapshot
             self._live = LiveMessage(
                 self._client, self._channel, self._render, render_blocks=(
-                    self._render_blocks if self._layout == "blocks" else None),
-                pacing=Pacing(min_interval=self._edit_interval), max_bytes=self._max_bytes,
+                    self._render_blocks if self.look.layout == "blocks" else None),
+                pacing=Pacing(min_interval=self._edit_interval), max_bytes=self.look.max_bytes,
                 prepare=[self._mentions.resolve] if self._mentions.names else [],
                 name=f"SlackReport-board-{self.board}",
                 budget=(BoardBudget(self._budget, self._edit_interval)
@@ -302,10 +317,10 @@ class BoardKeeper:
         return snapshot.rows(self._now) if snapshot is not None else []
 
     def _render(self, max_bytes: int) -> str:
-        return board_text(self.board, self._entries, self._rows(), max_bytes=max_bytes)
+        return self.look.text(self._rows(), max_bytes)
 
     def _render_blocks(self, prefix: str) -> list:
-        return board_blocks(self.board, self._entries, self._rows(), chart=self._chart)
+        return self.look.blocks(self._rows())
 
 
 def _copy(state: BoardState) -> BoardState:

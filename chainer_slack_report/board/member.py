@@ -17,7 +17,7 @@ from ..rendering.message import ReportMessage
 from ..rendering.template import Template
 from ..transport.client import api_url
 from ..warning import warn
-from .keeper import BoardKeeper
+from .keeper import BoardKeeper, BoardLook
 from .store import open_board_store
 
 __all__ = ["join_board", "keeper_of", "run_row"]
@@ -88,11 +88,12 @@ def keeper_of(spec: dict, message: ReportMessage, client, channel: str,
     chart = ChartCurves((spec["chart"],)) if spec.get("chart") else None
     if chart is not None:
         message.taps.append(chart.add)
+    look = BoardLook(spec["board"], tuple(message.entries[:MAX_BOARD_ENTRIES]),
+                     layout=spec.get("layout") or "text", chart=spec.get("chart"),
+                     max_bytes=int(spec.get("max_bytes") or 4000))
     return BoardKeeper(
-        spec["board"], store, client, channel, lambda: run_row(message, name, chart),
-        entries=message.entries[:MAX_BOARD_ENTRIES], run_id=spec["run_id"],
-        argv=spec.get("argv") or (), budget=budget, layout=spec.get("layout") or "text",
-        chart=spec.get("chart"), max_bytes=int(spec.get("max_bytes") or 4000),
+        look, store, client, channel, lambda: run_row(message, name, chart),
+        run_id=spec["run_id"], argv=spec.get("argv") or (), budget=budget,
         mentions=Mentions(spec.get("finish_mentions")),
         http_timeout=float(spec.get("http_timeout") or 10.0), spec=spec)
 
