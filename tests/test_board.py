@@ -266,3 +266,20 @@ def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     assert granted(BOARD_PREFIX + "k", 10, fair=False) == 4  # the board fills its share
     assert sum(granted(run, 1, priority=True) for run in runs[:2]) == 2  # the reserve
     assert budget.active_runs() == 8  # a board is not a run
+
+
+def test_runs_on_two_hosts_share_a_board_through_redis(slack_emulator, redis_server, tmp_path):
+    """Two "hosts" (state directories that share nothing) and one Redis: one board."""
+    procs = [launch(slack_emulator, name, "--epochs", "15",
+                    env={"CHAINER_SLACK_REPORT_STATE_DIR": str(tmp_path / name),
+                         "CHAINER_SLACK_REPORT_STORE": redis_server.url})
+             for name in ("host1", "host2")]
+    errors = finish(procs)
+    assert all(proc.returncode == 0 for proc in procs), errors
+    assert wait_until(board_says(slack_emulator, "2 runs: 2 completed"), timeout=TIMEOUT), \
+        board_of(slack_emulator).text
+    assert len(slack_emulator.messages("general")) == 1
+    keys = [key.decode() for key in redis_server.client().keys("chainer_slack_report:board:*")]
+    assert len(keys) == 1, keys  # the board's state is in Redis, not in a host's file
+    assert not any(name.startswith("board-") for host in ("host1", "host2")
+                   if (tmp_path / host).exists() for name in os.listdir(tmp_path / host))
