@@ -8,13 +8,21 @@ wall time of ``trainer.run()``, the overhead, time spent in
 the final state is already in the emulator), and the Slack calls made.
 
     python benchmarks/bench_overhead.py --repeats 5 --latency 0 0.2 2
+
+``--per-call`` instead measures what the training thread pays per call of the
+extension (a row every iteration, the mean over the run, ``--repeats`` runs):
+PrintReport printing to /dev/null, SlackReport without and with its watchdog.
+
+    python benchmarks/bench_overhead.py --per-call --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 from chainer.training.extensions import PrintReport  # noqa: E402
+from slack_sdk import WebClient  # noqa: E402
 from train_digits import ENTRIES, build_trainer  # noqa: E402
 
 from chainer_slack_report import SlackReport  # noqa: E402
@@ -65,15 +74,99 @@ def run_once(kind, latency, log_trigger, epochs, out):
                 "calls": len(emulator.calls), "min_gap": min(gaps) if gaps else float("nan")}
 
 
+def timed_calls(cls):
+    """``cls`` whose ``__call__`` records its wall time (``cls.walls``) and the calling
+    thread's CPU time (``cls.cpu``, seconds in all)."""
+
+    class Timed(cls):
+        walls: list = []
+        cpu = 0.0
+
+        def __call__(self, trainer):
+            cpu, start = time.thread_time(), time.perf_counter()
+            super().__call__(trainer)
+            type(self).walls.append(time.perf_counter() - start)
+            type(self).cpu += time.thread_time() - cpu
+
+    Timed.walls = []
+    return Timed
+
+
+def _per_call(cls) -> dict:
+    """Milliseconds per call: the mean and median wall time, the mean CPU time."""
+    walls = cls.walls
+    return {"mean": sum(walls) / len(walls) * 1000, "median": statistics.median(walls) * 1000,
+            "cpu": cls.cpu / len(walls) * 1000}
+
+
+def per_call_once(kind, epochs, out):
+    """Mean milliseconds of one extension call over a run with a row every iteration."""
+    log_trigger = (1, "iteration")
+    if kind == "print":
+        cls = timed_calls(PrintReport)
+        with open(os.devnull, "w") as devnull:
+            trainer = build_trainer(cls(ENTRIES, out=devnull), epochs, log_trigger=log_trigger,
+                                    out=out)
+            trainer.run()
+        return _per_call(cls)
+    cls = timed_calls(SlackReport)
+    # The emulator runs in a process of its own, as Slack is elsewhere: its HTTP threads
+    # would otherwise compete with the training thread for this interpreter's GIL.
+    emulator = subprocess.Popen([sys.executable, "-m", "chainer_slack_report.testing.emulator"],
+                                stdout=subprocess.PIPE)
+    try:
+        info = json.loads(emulator.stdout.readline())
+        client = WebClient(token=info["token"], base_url=info["url"])
+        report = cls(None, "general", ENTRIES, client=client, flush_timeout=30,
+                     watchdog=kind == "slack+watchdog", lost_after=None)
+        trainer = build_trainer(report, epochs, log_trigger=log_trigger, out=out)
+        trainer.run()
+        assert report.report.delivered
+    finally:
+        emulator.terminate()
+        emulator.wait()
+    return _per_call(cls)
+
+
+def per_call(args, out) -> None:
+    kinds = ["print", "slack", "slack+watchdog"]
+    results = {kind: [] for kind in kinds}
+    for _ in range(args.repeats):  # interleaved, so drift hits all alike
+        for kind in kinds:
+            results[kind].append(per_call_once(kind, args.epochs, out))
+    def figure(kind, key):
+        return statistics.mean(r[key] for r in results[kind])
+
+    print(f"digits MLP, {args.epochs} epochs, a row every iteration; ms per call of the "
+          f"extension over a run (wall: mean and median; CPU: the training thread's mean), "
+          f"mean of {args.repeats} runs\n")
+    print("| extension | wall, mean | × | wall, median | × | CPU, mean | × | mean of each run |")
+    print("|---|---|---|---|---|---|---|---|")
+    names = {"print": "PrintReport", "slack": "SlackReport, watchdog=False",
+             "slack+watchdog": "SlackReport, watchdog on"}
+    for kind in kinds:
+        cells = []
+        for key in ("mean", "median", "cpu"):
+            value = figure(kind, key)
+            cells += [f"{value:.4f}", f"{value / figure('print', key):.2f}×"]
+        runs = ", ".join(f"{r['mean']:.4f}" for r in results[kind])
+        print(f"| {names[kind]} | {' | '.join(cells)} | {runs} |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.2, 2.0])
     parser.add_argument("--modes", nargs="+", default=["epoch", "iteration"])
+    parser.add_argument("--per-call", action="store_true",
+                        help="measure the training thread's cost per extension call instead")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     out = tempfile.mkdtemp(prefix="bench_overhead_")
+    if args.per_call:
+        per_call(args, out)
+        return
     print(f"digits MLP, {args.epochs} epochs, medians of {args.repeats} runs\n")
     print("| rows per | latency/call | PrintReport s | SlackReport s | overhead s "
           "| overhead − 1 RTT | finalize s | Slack calls | min gap between updates s |")

@@ -3,7 +3,8 @@
 >>> from chainer_slack_report import SlackReport
 >>> trainer.extend(SlackReport(token, channel_id, entries), trigger=(1, "epoch"))  # doctest: +SKIP
 
-``SlackReport`` (the Chainer extension) is imported on first use, so that the
+``Run`` (any training loop) and ``SlackReport`` (the Chainer extension) are
+imported on first use, so that the
 framework-free parts (``chainer_slack_report.testing``, the rendering and the
 transport) load without Chainer.
 """
@@ -18,7 +19,7 @@ from .rendering.message import DEFAULT_TEMPLATE
 from .transport.deliveries import wait_for_final_reports
 from .warning import SlackReportWarning
 
-__all__ = ["ReportOptions", "Status", "Outcome", "DEFAULT_TEMPLATE", "SlackReportWarning",
+__all__ = ["Run", "ReportOptions", "Status", "Outcome", "DEFAULT_TEMPLATE", "SlackReportWarning",
            "wait_for_final_reports", "__version__"]
 if sys.version_info < (3, 12):  # Chainer 7.8.1 imports only there
     __all__.insert(0, "SlackReport")
@@ -26,6 +27,10 @@ __version__ = "1.0.0"
 
 
 def __getattr__(name: str):
+    if name == "Run":  # imported on first use, as SlackReport is
+        from .flavours.run import Run
+
+        return Run
     if name == "SlackReport":
         try:
             from .flavours.chainer import SlackReport

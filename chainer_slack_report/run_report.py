@@ -21,35 +21,30 @@ import os
 import re
 import socket
 import sys
-import threading
+import uuid
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
+from .assembly import Assembly, ReportDescription
 from .board.keeper import BoardKeeper
-from .board.member import join_board
+from .board.member import BOARD_RUN, join_board
+from .guard.base import Guard
+from .guard.start import WATCHDOG_ENV, start_guard
 from .job.ranks import Process, launcher_process
 from .job.termination import TerminationHandler
-from .job.watchdog import Watchdog, start_watchdog
 from .options import ReportOptions
 from .outcome import Outcome, Status
-from .rendering.blocks import BlocksMessage, table_policy
-from .rendering.mentions import Mentions
-from .rendering.message import BUILTIN_PLACEHOLDERS, ReportMessage, table_bytes
+from .rendering.message import BUILTIN_PLACEHOLDERS, table_bytes
 from .rendering.mrkdwn import escape
 from .rendering.progress import Progress
 from .rendering.template import Template
-from .transport.client import api_url, report_client, run_budget
+from .transport.client import report_client
 from .transport.deliveries import FINAL_DELIVERIES, wait_for_final_reports
 from .transport.live_message import LiveMessage
-from .transport.lost_notice import LostNotice, NoticeKeeper
-from .transport.pacing import Pacing
 from .warning import warn
 
 __all__ = ["RunReport", "Mode", "MessageRef", "wait_for_final_reports", "MESSAGE_KEYS",
-           "CurrentStdout", "resume_note", "run_info"]
+           "CurrentStdout", "resume_note", "run_info", "WATCHDOG_ENV"]
 
-#: ``0`` turns the watchdog (and the lost-host notice it keeps) off for every run of the
-#: process, e.g. in a test suite; ``watchdog=False`` instead keeps the notice in-process.
-WATCHDOG_ENV = "CHAINER_SLACK_REPORT_WATCHDOG"
 _TOKEN_PREFIXES = ("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxe-", "xoxs-", "xapp-")
 
 
@@ -153,21 +148,22 @@ class RunReport:
         self.process = process if process is not None else _launcher_rank(options.board)
         #: The channel ID or name given (or ``$SLACK_CHANNEL_ID``).
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
-        self._run_info = run_info(self.process.size, command)
-        self._message = ReportMessage(template, entries, options.policy(), self._run_info,
-                                      Mentions(options.finish_mentions),
-                                      show_header=show_header, sparklines=options.sparklines)
-        #: The blocks layout of the message (``layout="blocks"``), else None.
-        self._blocks = (BlocksMessage(self._message, table_policy(options.len_normalizer),
-                                      options.chart) if options.layout == "blocks" else None)
+        facts = run_info(self.process.size, command)
+        if options.board is not None:  # the run's id on its board (its watchdog's too)
+            facts[BOARD_RUN] = uuid.uuid4().hex
+        # What the report shows, described once: the watchdog builds the same from it.
+        self._description, self._untravelled = ReportDescription.of(
+            channel=self.channel, entries=entries, options=options, run_info=facts,
+            show_header=show_header)
+        self._assembly = Assembly(self._description, options)
+        self._message = self._assembly.message
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
         self._live: Optional[LiveMessage] = None
         self._job_message: Optional[MessageRef] = None
         self._phase = _Phase.NEW
         self._signals = TerminationHandler(self._on_signal)
-        self._watchdog: Optional[Watchdog] = None
-        self._keeper: Optional[NoticeKeeper] = None  # the lost-host notice, without a watchdog
-        self._keeper_lock = threading.Lock()
+        #: Who announces the run if this process cannot (:mod:`~chainer_slack_report.guard`).
+        self._guard = Guard()
         self._board: Optional[BoardKeeper] = None  # this run's part in options.board
         self._argv = list(command) if command else list(sys.argv)
 
@@ -271,13 +267,18 @@ class RunReport:
         self._live = self._live_message(resume, refresh)
         if self.options.board is not None:
             self._board = join_board(self._message, self.options, self._live, self.channel,
-                                     self._argv)
+                                     self._argv, self._description.run_info[BOARD_RUN])
         if resume is not None and resume_note:
             note = escape(resume_note)
             self._live.reply(lambda: note)
         if watch_signals:
             self._signals.install()
-        self._start_watchdog(resume)
+        self._guard = start_guard(self._description, self._assembly, self._live,
+                                  untravelled=self._untravelled,
+                                  elapsed=lambda: self._message.elapsed)
+        self._guard.status(self._message.status, self._message.elapsed)
+        if resume is not None:
+            self._guard.posted(*resume)
         self._live.start()
 
     def add(self, observations: Iterable[Mapping[str, object]]) -> None:
@@ -286,18 +287,14 @@ class RunReport:
             return
         rows = list(observations)
         if rows:
-            self._message.push(rows)
-            if self._blocks is not None:
-                self._blocks.push(rows)
-            if self._watchdog is not None:
-                self._watchdog.rows(rows, self._message.elapsed)
+            self._guard.rows(rows)  # first: the watchdog never lags the message
+            self._assembly.push(rows)
             self.refresh()
 
     def running(self, status: Status = Status.TRAINING) -> None:
         """The run is running (``[Training]``); a change is sent, a repeat is not."""
         if self._phase is _Phase.LIVE and self._message.show(status):
-            if self._watchdog is not None:
-                self._watchdog.status(status, self._message.elapsed)
+            self._guard.status(status, self._message.elapsed)
             self.refresh()
 
     def refresh(self) -> None:
@@ -348,8 +345,8 @@ class RunReport:
             self._message.clock = lambda: 0.0
         elapsed = self._message.elapsed
         self._message.end(outcome, elapsed)  # the clock stops here
-        if self._watchdog is not None:  # delivered by the watchdog if this process dies now
-            self._watchdog.ended(outcome.status, outcome.detail, elapsed)
+        # delivered by the watchdog if this process dies now
+        self._guard.ended(outcome.status, outcome.detail, elapsed)
         if self._mode is Mode.SILENT:
             return self._report_rank_failure(outcome)
         live = self._live
@@ -404,66 +401,12 @@ class RunReport:
 
     # -- helpers ---------------------------------------------------------------------
     def _ended(self) -> None:
-        """The final text is delivered or given up: nothing is left for the watchdog."""
+        """The final text is delivered or given up: nothing is left to guard."""
         self._phase = _Phase.ENDED
         if self._board is not None:  # its final row, and the board if this run leads
             self._board.wait(self.options.flush_timeout)
-        if self._watchdog is not None:
-            self._watchdog.done()
-            self._watchdog = None
-        with self._keeper_lock:
-            keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.stop()
-
-    def _start_watchdog(self, resume: Optional[MessageRef]) -> None:
-        """Start the watchdog process (see :mod:`~chainer_slack_report.job.watchdog`)."""
-        options = self.options
-        if not options.watchdog or os.environ.get(WATCHDOG_ENV, "1") == "0":
-            return
-        client = self._live.client
-        token = getattr(client, "token", None)
-        policy = options.len_normalizer
-        config = {
-            "token": token, "api_url": api_url(client), "channel": self.channel,
-            "http_timeout": options.http_timeout, "entries": self.entries,
-            "template": options.template, "max_bytes": options.max_bytes,
-            "len_normalizer": policy if isinstance(policy, str) else None,
-            "sparklines": list(options.sparklines), "finish_mentions": options.finish_mentions,
-            "run_info": self._run_info, "show_header": self._message.header is not None,
-            "lost_after": options.lost_after, "exit_timeout": options.exit_timeout,
-            "update_limit": (None if options.update_limit is None else
-                             [options.update_limit.calls, options.update_limit.per]),
-            "store": options.store,  # through the pipe, as the token: never on a command line
-            "board": self._board.spec if self._board is not None else None}
-        try:
-            self._watchdog = start_watchdog(config)
-        except Exception as exc:  # noqa: BLE001 - the run goes on without one
-            warn(f"SlackReport could not start its watchdog ({type(exc).__name__}: {exc}); "
-                 f"a death without a final report (SIGKILL, a segmentation fault) will not "
-                 f"show in Slack")
-            return
-        self._watchdog.status(self._message.status, self._message.elapsed)
-        if resume is not None:
-            self._watchdog.posted(*resume)
-
-    def _posted(self, channel_id: str, ts: str) -> None:
-        """(worker thread) The message exists at ``channel_id``, ``ts``."""
-        if self._watchdog is not None:
-            self._watchdog.posted(channel_id, ts)
-            return
-        lost_after = self.options.lost_after
-        if (lost_after is None or self.options.watchdog or self.process.rank > 0
-                or self._phase is not _Phase.LIVE):
-            return  # kept by the watchdog; or by nobody where WATCHDOG_ENV turned it off
-        with self._keeper_lock:  # a new message (a continuation) gets its own notice
-            old, live = self._keeper, self._live
-            self._keeper = NoticeKeeper(LostNotice(
-                live.client, channel_id, ts, lost_after=lost_after,
-                text=self._message.notice_text, budget=live.budget),
-                join_timeout=self.options.http_timeout)
-        if old is not None:
-            old.stop()
+        guard, self._guard = self._guard, Guard()
+        guard.done()
 
     def _report_rank_failure(self, outcome: Outcome) -> bool:
         """A rank other than 0 failed: show it in the job's message (or a new one)."""
@@ -483,19 +426,13 @@ class RunReport:
         """A live message (a new one, or ``ref`` continued) with its shared budget."""
         options = self.options
         client = report_client(options.client, self._token, options.http_timeout)
-        budget = None
-        if options.update_limit is not None:
-            budget = run_budget(client, options.update_limit, options.store)
-        mentions = self._message.mentions
-        return LiveMessage(
-            client, self.channel, self._message.render,
-            render_blocks=self._blocks.render if self._blocks is not None else None,
-            pacing=Pacing(min_interval=options.min_interval), max_bytes=options.max_bytes,
-            prepare=[mentions.resolve] if mentions.names else [], refresh_after=refresh,
-            name=f"SlackReport-{self.channel}", budget=budget,
-            channel_id=ref.channel_id if ref else None, ts=ref.ts if ref else None,
-            on_posted=self._posted,
-            thread_ts=self._board_thread if options.board and options.board_thread else None)
+        assembly = self._assembly
+        return assembly.live_message(client, ref=ref, refresh=refresh,
+                                     budget=assembly.budget(client),
+                                     on_posted=lambda *ref: self._guard.posted(*ref),
+                                     after_render=lambda: self._guard.rendered(),
+                                     thread_ts=(self._board_thread if options.board
+                                                and options.board_thread else None))
 
     def _board_thread(self) -> Optional[str]:
         """(worker thread) The board message's ts to post the run's message under."""

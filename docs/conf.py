@@ -78,10 +78,15 @@ def _imports(name: str) -> bool:
 # which a mock cannot do.
 autodoc_mock_imports = [name for name in ("chainer", "chainermn", "numpy", "torch")
                         if not _imports(name)]
-if _module_exists("chainer_slack_report.ppe") and not _imports("pytorch_pfn_extras"):
-    import ppe_stub
+import ppe_stub  # noqa: E402 - docs/_ext is on sys.path from here on
 
+if _module_exists("chainer_slack_report.ppe") and not _imports("pytorch_pfn_extras"):
     ppe_stub.install()
+# Lightning and transformers: the flavours subclass their callback classes; where a
+# framework does not import, plain stand-in classes of the same names take their place.
+for _framework, _names in ppe_stub.FRAMEWORK_MODULES.items():
+    if not _imports(_framework):
+        ppe_stub.stub_modules(_names)
 
 # -- autodoc / napoleon --------------------------------------------------------------------
 autodoc_member_order = "bysource"

@@ -27,6 +27,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "it up after training until Ctrl-C")
 
 
+def start(doc: str, argv=None, epochs: int = 20):
+    """An example's command line (``--epochs`` and the options every example shares) and
+    where it reports: ``(args, target)``; ``with target:`` prints the summary at the end."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return args, Target(args)
+
+
+def flavour(module: str, extra: str):
+    """``SlackReport`` of ``module`` (e.g. ``"chainer_slack_report.lightning"``); a missing
+    framework ends the example with how to install it (``pip install -e ".[EXTRA,examples]"``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module).SlackReport
+    except ImportError as exc:
+        raise SystemExit(f"{exc}\n\nInstall the {extra} extra: "
+                         f"pip install -e \".[{extra},examples]\"") from exc
+
+
 class Target:
     """The channel and client options a SlackReport gets, and the emulator if any."""
 
@@ -47,6 +69,12 @@ class Target:
         self.options["client"] = self.emulator.client()
         if args.serve:
             print(f"Watch the channel at {self.emulator.view_url}", flush=True)
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.summarize()
 
     def summarize(self) -> None:
         """Print what the channel shows and count the Slack calls (emulator only), then

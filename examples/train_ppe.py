@@ -26,24 +26,10 @@ import pytorch_pfn_extras as ppe
 import slack_or_emulator
 import torch
 import torch.nn.functional as F
+from digits_torch import digits_loaders, mlp
 from pytorch_pfn_extras.training import extensions
-from sklearn.datasets import load_digits
 
 ENTRIES = ["epoch", "train/loss", "val/loss", "val/accuracy", "elapsed_time"]
-
-
-def digits_loaders(batchsize: int, seed: int = 0):
-    """scikit-learn's bundled 1797 8×8 digits, scaled to [0, 1]; 80/20 split."""
-    digits = load_digits()
-    x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
-    t = torch.tensor(digits.target, dtype=torch.long)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    split = int(len(x) * 0.8)
-    train = torch.utils.data.TensorDataset(x[order[:split]], t[order[:split]])
-    test = torch.utils.data.TensorDataset(x[order[split:]], t[order[split:]])
-    return (torch.utils.data.DataLoader(train, batch_size=batchsize, shuffle=True,
-                                        generator=torch.Generator().manual_seed(seed)),
-            torch.utils.data.DataLoader(test, batch_size=batchsize))
 
 
 def train(report, epochs: int = 20, batchsize: int = 64, out: str = "result",
@@ -51,9 +37,7 @@ def train(report, epochs: int = 20, batchsize: int = 64, out: str = "result",
     """Train with ``report`` (any ppe extension, e.g. SlackReport) on the manager."""
     torch.manual_seed(seed)
     train_loader, test_loader = digits_loaders(batchsize, seed)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(),
-                                torch.nn.Linear(100, 100), torch.nn.ReLU(),
-                                torch.nn.Linear(100, 10))
+    model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
 
     def evaluate(x, t):

@@ -65,6 +65,17 @@ GROUPS = {
         "pytorch-pfn-extras flavour", lambda: _missing_modules("torch", "pytorch_pfn_extras"),
         "install the ppe extra (pip install torch pytorch-pfn-extras; next to Chainer also "
         "pip install \"setuptools<74\": README, PyTorch and Chainer in one environment)"),
+    "torch": Group("plain PyTorch loop", lambda: _missing_modules("torch"),
+                   "pip install torch"),
+    "lightning": Group(
+        "PyTorch Lightning flavour", lambda: _missing_modules("torch", "lightning"),
+        "install the lightning extra (pip install -e \".[lightning]\"; next to Chainer also "
+        "pip install \"setuptools<74\")"),
+    "transformers": Group(
+        "Hugging Face transformers flavour",
+        lambda: _missing_modules("torch", "transformers", "accelerate"),
+        "install the transformers extra (pip install -e \".[transformers]\"; next to Chainer "
+        "also pip install \"setuptools<74\")"),
     "browser": Group(
         "channel view in a real browser",
         lambda: (_missing_modules("playwright")
@@ -94,6 +105,7 @@ MODULE_GROUPS = {
                      "run_mpi.py", "run_training.py"],
                     "chainer"),
     "test_ppe.py": "ppe", "run_ppe.py": "ppe", "test_docs.py": "docs",
+    "test_lightning.py": "lightning", "test_transformers.py": "transformers",
 }
 collect_ignore = [name for name, group in MODULE_GROUPS.items() if GROUPS[group].missing()]
 

@@ -140,10 +140,15 @@ def main() -> None:
                              "one lives as long as the training process does")
     parser.add_argument("--lost-after", type=float, default=None)
     parser.add_argument("--mentions", default=None)
+    parser.add_argument("--layout", default="text")
+    parser.add_argument("--chart", nargs="*", default=None, metavar="KEY")
+    parser.add_argument("--newest-rows", type=int, default=None, metavar="N",
+                        help="len_normalizer: a callable that shows the newest N rows")
+    parser.add_argument("--proxy", default=None, help="the client's proxy URL")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                        help="a header of the client's")
     parser.add_argument("--board", default=None, help="the board's name (board=)")
     parser.add_argument("--run-name", default=None)
-    parser.add_argument("--layout", default="text")
-    parser.add_argument("--chart", default=None, help="a key charted (blocks layout)")
     parser.add_argument("--fail-at", type=int, default=None, metavar="EPOCH",
                         help="raise an exception at that epoch (a [Failed] run)")
     parser.add_argument("--hold", nargs=2, action="append", default=[],
@@ -157,14 +162,18 @@ def main() -> None:
             sys.exit(3)
 
         signal.signal(signal.SIGTERM, handler)
-    client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=args.url)
-    report = SlackReport(None, args.channel, ENTRIES, client=client,
+    client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=args.url, proxy=args.proxy,
+                       headers=dict(h.split("=", 1) for h in args.header))
+    options = {}
+    if args.newest_rows:
+        options["len_normalizer"] = lambda rows, budget: rows[-args.newest_rows:]
+    report = SlackReport(None, args.channel, ENTRIES, client=client, layout=args.layout,
+                         chart=args.chart, **options,
                          min_interval=args.min_interval, flush_timeout=args.flush_timeout,
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
                          finish_mentions=args.mentions,
                          template="{status} {args}\n{content}", board=args.board,
-                         run_name=args.run_name, layout=args.layout,
-                         chart=[args.chart] if args.chart else None)
+                         run_name=args.run_name)
     extra = [Pace(args.sleep)]
     if args.die:
         extra.append(Die(args.die, args.die_at))

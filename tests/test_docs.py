@@ -21,10 +21,11 @@ from chainer_slack_report.transport import slack_errors
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
-PAGES = ["index", "quickstart", "layouts", "slack-app", "rate-limits", "sweeps", "endings",
+PAGES = ["index", "quickstart", "loops", "layouts", "slack-app", "rate-limits", "sweeps",
+         "endings",
          "distributed",
          "troubleshooting", "migrating", "benchmarks", "api/index", "api/chainer", "api/core",
-         "api/rendering", "api/testing"]
+         "api/rendering", "api/testing", "api/loops"]
 #: Pages that exist only once their module does (see docs/conf.py).
 OPTIONAL_PAGES = {"api/ppe": "chainer_slack_report.ppe", "api/cli": "chainer_slack_report.cli"}
 BUILD_TIMEOUT = 600
@@ -152,3 +153,19 @@ def test_pages_of_missing_modules_are_left_out():
     source = ["```{toctree}\nquickstart\napi/ppe\napi/index\n```\n"]
     csr_docs._drop_missing_toctree_lines(App, "index", source)
     assert source[0] == "```{toctree}\nquickstart\napi/index\n```\n"
+
+
+def test_each_loop_has_its_page_and_api_entries(build):
+    page = build.text("loops")
+    for name in ("Run", "chainer_slack_report.lightning", "chainer_slack_report.transformers",
+                 "on_exception", "stateful_callbacks", "restore_callback_states_from_checkpoint"):
+        assert name in page, name
+    api = build.text("api/loops")
+    for signature in ("class chainer_slack_report. Run ( access_token = None",
+                      "class chainer_slack_report.lightning. SlackReport ( access_token = None",
+                      "class chainer_slack_report.transformers. SlackReport ( access_token = None",
+                      "log ( observation , * , position = None )", "state_dict ( )"):
+        assert signature in api, signature
+    # every option of ReportOptions is an argument of each (flavour_signature)
+    for option in ("finish_mentions", "layout", "lost_after", "total", "every"):
+        assert f"{option} =" in api, option

@@ -22,9 +22,9 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "run_training.py")
 TIMEOUT = 60  # seconds: only against hangs; the latency is measured in benchmarks/
 
 
-def start(emulator, *args, preexec_fn=None):
-    """A training process reporting to the emulator with its watchdog on, in a process
-    group of its own (as a shell's foreground job); waits until it trains."""
+def start(emulator, *args, preexec_fn=None, url=None):
+    """A training process reporting to the emulator (or to ``url``) with its watchdog on, in
+    a process group of its own (as a shell's foreground job); waits until it trains."""
     def child():
         os.setpgrp()
         if preexec_fn is not None:
@@ -32,7 +32,7 @@ def start(emulator, *args, preexec_fn=None):
 
     env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
     env["SLACK_BOT_TOKEN"] = emulator.token
-    proc = subprocess.Popen([sys.executable, SCRIPT, emulator.url, "general", "dying",
+    proc = subprocess.Popen([sys.executable, SCRIPT, url or emulator.url, "general", "dying",
                              "--epochs", "1000", "--sleep", "0.02", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=child)
@@ -66,7 +66,7 @@ def watchdogs_of(pid: int):
                 cmdline = file.read()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == pid and b"chainer_slack_report.job.watchdog_main" in cmdline:
+        if ppid == pid and b"chainer_slack_report.guard.watchdog_main" in cmdline:
             found.append(int(entry))
     return found
 

@@ -13,6 +13,7 @@ import chainer_slack_report
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = ["run_report", "transport.live_message", "transport.budget", "rendering.message",
         "rendering.normalizers", "rendering.template", "rendering.mrkdwn", "rendering.mentions",
+        "assembly", "guard.start", "transport.user_lookup",
         "transport.pacing", "rendering.progress", "job.ranks", "transport.slack_errors",
         "rendering.sparklines", "job.termination", "warning", "transport.worker", "cli",
         "testing", "testing.emulator", "testing.view", "options", "outcome",

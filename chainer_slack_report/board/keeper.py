@@ -34,6 +34,7 @@ from ..transport.budget.shared import BOARD_PREFIX
 from ..transport.budget.store import Busy
 from ..transport.live_message import LiveMessage
 from ..transport.pacing import Pacing
+from ..transport.user_lookup import resolve_mentions
 from .state import LEASE, BoardState
 
 __all__ = ["BoardKeeper", "BoardLook", "BoardBudget", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
@@ -228,7 +229,8 @@ class BoardKeeper:
                 self._client, self._channel, self._render, render_blocks=(
                     self._render_blocks if self.look.layout == "blocks" else None),
                 pacing=Pacing(min_interval=self._edit_interval), max_bytes=self.look.max_bytes,
-                prepare=[self._mentions.resolve] if self._mentions.names else [],
+                prepare=([lambda c: resolve_mentions(self._mentions, c)]
+                         if self._mentions.names else []),
                 name=f"SlackReport-board-{self.board}",
                 budget=(BoardBudget(self._budget, self._edit_interval)
                         if self._budget is not None else None),

@@ -7,7 +7,6 @@ run's :class:`~..rendering.message.ReportMessage` (:func:`run_row`), and returns
 
 from __future__ import annotations
 
-import uuid
 from typing import Optional, Sequence
 
 from ..rendering.board import MAX_BOARD_ENTRIES, BoardRow
@@ -20,7 +19,10 @@ from ..warning import warn
 from .keeper import BoardKeeper, BoardLook
 from .store import open_board_store
 
-__all__ = ["join_board", "keeper_of", "run_row"]
+__all__ = ["BOARD_RUN", "board_spec", "join_board", "keeper_of", "run_row"]
+
+#: The key of the run's facts (``run_info``) that holds its id on its board.
+BOARD_RUN = "board_run"
 
 
 def run_row(message: ReportMessage, name: Optional[Template] = None,
@@ -47,8 +49,19 @@ def _curves(chart: Optional[ChartCurves]) -> dict:
     return {key: [(float(label), value) for label, value in zip(points.labels, values)]}
 
 
-def join_board(message: ReportMessage, options, live, channel: str,
-               argv: Sequence[str]) -> Optional[BoardKeeper]:
+def board_spec(options, run_id: str, argv: Sequence[str] = ()) -> dict:
+    """What makes a run's keeper (:func:`keeper_of`), JSON-friendly: the board options of
+    ``options`` (a :class:`~..options.ReportOptions`), the run's id on the board and its
+    command line."""
+    return {"board": options.board, "run_id": run_id, "argv": list(argv),
+            "run_name": options.run_name, "layout": options.layout,
+            "chart": options.chart[0][0] if options.chart else None,
+            "max_bytes": options.max_bytes, "finish_mentions": options.finish_mentions,
+            "store": options.store, "http_timeout": options.http_timeout}
+
+
+def join_board(message: ReportMessage, options, live, channel: str, argv: Sequence[str],
+               run_id: str) -> Optional[BoardKeeper]:
     """Start this run's keeper of board ``options.board``; None (with one warning) if
     the board's store cannot be opened.
 
@@ -59,13 +72,11 @@ def join_board(message: ReportMessage, options, live, channel: str,
         live (LiveMessage): The run's live message (its client and budget).
         channel (str): The channel ID or name.
         argv (list of str): The run's command line.
+        run_id (str): The run's id on the board (its run facts' :data:`BOARD_RUN`, which
+            its watchdog reads too).
     """
-    spec = {"board": options.board, "run_id": uuid.uuid4().hex, "argv": list(argv),
-            "run_name": options.run_name, "layout": options.layout,
-            "chart": options.chart[0][0] if options.chart else None,
-            "max_bytes": options.max_bytes, "finish_mentions": options.finish_mentions,
-            "store": options.store, "http_timeout": options.http_timeout}
-    keeper = keeper_of(spec, message, live.client, channel, live.budget)
+    keeper = keeper_of(board_spec(options, run_id, argv), message, live.client, channel,
+                       live.budget)
     if keeper is not None:
         keeper.start()
     return keeper

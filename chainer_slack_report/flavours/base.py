@@ -18,23 +18,31 @@ from ..rendering.progress import Progress
 from ..run_report import Mode, RunReport, resume_note
 from ..warning import warn
 
-__all__ = ["ReportExtension", "flavour", "progress_of", "elapsed_of"]
+__all__ = ["ReportExtension", "flavour", "progress_of", "elapsed_of", "missing_framework"]
 
 
-def flavour(*own: inspect.Parameter):
+def flavour(*own: inspect.Parameter, docs: Optional[Mapping[str, str]] = None):
     """Class decorator: the flavour's docstring gets the ``Args:`` text of the first three
     arguments where it says ``{first}`` and of the options where it says ``{options}``,
     and its ``__init__`` the full signature (``help()`` lists every
-    argument) with the flavour's ``own`` keyword-only arguments."""
+    argument) with the flavour's ``own`` keyword-only arguments.  ``docs`` maps more
+    ``{name}`` lines to their text (replaced first: it may hold ``{options}``)."""
     def decorate(cls):
         doc = cls.__doc__
-        for name, text in (("first", FIRST_ARGS_DOC), ("options", OPTIONS_DOC)):
+        for name, text in (*(docs or {}).items(), ("first", FIRST_ARGS_DOC),
+                           ("options", OPTIONS_DOC)):
             doc = re.sub(r"^[ \t]*\{" + name + r"\}$", lambda _, t=text: t.strip("\n"), doc,
                          count=1, flags=re.M)
         cls.__doc__ = doc
         cls.__init__.__signature__ = flavour_signature(*own)
         return cls
     return decorate
+
+
+def missing_framework(module: str, needs: str, exc: ImportError) -> ImportError:
+    """The error of a flavour whose framework does not import: what it needs, how to
+    install it, and why the import failed."""
+    return ImportError(f"{module} needs {needs}  ({type(exc).__name__}: {exc})")
 
 
 def keyword(name: str, default: Any, annotation: str) -> inspect.Parameter:

@@ -82,6 +82,7 @@ class SlackReport(ReportExtension, PrintReport):
                          out=CurrentStdout() if out is None else out)
         self._comm = comm
         self._rows_taken = 0  # LogReport rows handed to the report so far
+        self._log_report_found = None  # (trainer, its LogReport, owned), once looked up
         self._trainer = None
         self._progress = None
         self._resume: Optional[MessageRef] = None  # from a snapshot
@@ -170,12 +171,16 @@ class SlackReport(ReportExtension, PrintReport):
             update: Run an owned LogReport first (PrintReport does so in its
                 own ``__call__``; only the Slack path needs it here).
         """
-        try:
-            log_report, owned = chainer_compat.log_report_of(self, trainer)
-        except ValueError:
-            if self.report.mode is Mode.SILENT:
-                return  # a rank without a LogReport: its failure shows without rows
-            raise
+        found = self._log_report_found
+        if found is None or found[0] is not trainer:  # looked up once per trainer
+            try:
+                found = (trainer, *chainer_compat.log_report_of(self, trainer))
+            except ValueError:
+                if self.report.mode is Mode.SILENT:
+                    return  # a rank without a LogReport: its failure shows without rows
+                raise
+            self._log_report_found = found
+        _, log_report, owned = found
         if update and owned:
             log_report(trainer)
         log = log_report.log

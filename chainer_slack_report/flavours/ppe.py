@@ -28,12 +28,12 @@ except ImportError as _exc:  # pragma: no cover - tested in a subprocess
         f"chainer_slack_report.ppe needs pytorch-pfn-extras (and PyTorch): "
         f"pip install pytorch-pfn-extras  ({type(_exc).__name__}: {_exc})") from _exc
 
-from ..job.ranks import Process
 from ..options import ReportOptions
 from ..outcome import Outcome
 from ..run_report import MESSAGE_KEYS, CurrentStdout, MessageRef, Mode, wait_for_final_reports
 from ..warning import warn
 from .base import ReportExtension, elapsed_of, flavour, keyword, progress_of, resumed_from
+from .loop import message_ref_of, torch_process, uncaught_exception
 
 __all__ = ["SlackReport"]
 
@@ -123,7 +123,7 @@ class SlackReport(ReportExtension, PrintReport):
             raise TypeError(f"log_report must be the name of a LogReport (str) or a "
                             f"pytorch_pfn_extras LogReport, got {type(log_report).__name__}")
         self.report = self._make_report(access_token, channel_id, entries, options, kwargs,
-                                        process=_torch_process())
+                                        process=torch_process())
         super().__init__(list(entries), log_report=log_report,
                          out=CurrentStdout() if out is None else out)
         self._phase = _Phase.NEW
@@ -214,9 +214,7 @@ class SlackReport(ReportExtension, PrintReport):
         """
         if "_log_report" in to_load:
             super().load_state_dict(to_load)
-        values = [to_load.get(key) for key in MESSAGE_KEYS]
-        ref = (MessageRef(*values)
-               if all(isinstance(v, str) and v.strip() for v in values) else None)
+        ref = message_ref_of(to_load)
         if self._phase in (_Phase.LIVE, _Phase.ENDED):
             if ref is not None and ref != self.report.message_ref:
                 warn(f"SlackReport: the state dict's message (ts {ref.ts}) came after this "
@@ -241,7 +239,7 @@ class SlackReport(ReportExtension, PrintReport):
         self.report.start(lambda: elapsed_of(manager), resume=self._resume, resume_note=note,
                           progress=self._progress)
         if self.report.mode is not Mode.LOCAL:
-            self._old_exc = _uncaught_exception()
+            self._old_exc = uncaught_exception()
             atexit.register(self._at_exit)
 
     def _finish(self, outcome: Outcome, *, exiting: bool = False) -> None:
@@ -261,7 +259,7 @@ class SlackReport(ReportExtension, PrintReport):
 
     def _at_exit(self) -> None:
         """The interpreter exits and the run has not ended: deliver how it ended."""
-        exc = _uncaught_exception()
+        exc = uncaught_exception()
         self._finish(Outcome.of_exception(None if exc is self._old_exc else exc), exiting=True)
         # At exit the handler that waits for late final reports may not run any more.
         wait_for_final_reports()
@@ -301,18 +299,3 @@ class SlackReport(ReportExtension, PrintReport):
     def _print_rest(self, manager) -> None:
         PrintReport.__call__(self, manager)  # the rows PrintReport has not printed yet
 
-
-def _torch_process() -> Optional[Process]:
-    """Rank and world size of an initialized ``torch.distributed``; else None."""
-    try:
-        import torch.distributed as dist
-    except ImportError:  # pragma: no cover - torch without distributed support
-        return None
-    if dist.is_available() and dist.is_initialized():
-        return Process(dist.get_rank(), dist.get_world_size())
-    return None
-
-
-def _uncaught_exception() -> Optional[BaseException]:
-    """The exception that ended the main program (Python sets it before exit handlers run)."""
-    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)

@@ -49,7 +49,7 @@ from .block_kit import (
 from .charts import ChartCurves, series_name
 from .message import ReportMessage, format_row
 from .mrkdwn import escape
-from .normalizers import FIFO, LIFO, CallablePolicy, RowPolicy, ThinOut, make_policy
+from .normalizers import FIFO, LIFO, CallablePolicy, GivenRows, RowPolicy, ThinOut, make_policy
 
 __all__ = ["BlocksMessage", "InvalidBlocks", "table_policy", "EMPTY_CELL", "PAGE_SIZE",
            "section_block", "raw_text_cell", "table_cell", "fit_text",
@@ -146,8 +146,10 @@ class BlocksMessage:
         self.charts = [ChartCurves(group) for group in charts]
         self._header = [raw_text_cell(escape(entry)) for entry in self.entries]
         self._header_chars = text_chars(self._header)
-        # A callable normalizer returns copies of the rows: they are found again by text.
-        self._by_text: Optional[dict] = {} if isinstance(policy, CallablePolicy) else None
+        # A callable normalizer returns copies of the rows (and given rows are text alone):
+        # they are found again by text.
+        self._by_text: Optional[dict] = ({} if isinstance(policy, (CallablePolicy, GivenRows))
+                                         else None)
         self._pending: deque = deque()
         self._shown: dict = {}  # id → row, for the rows whose cells are built
         self._lock = threading.Lock()

@@ -3,16 +3,15 @@
 Slack's mention syntax ("Formatting message text"): ``<@U123>`` for a member,
 ``<!here>``, ``<!channel>``, ``<!everyone>``, ``<!subteam^S123>`` for a user
 group.  Names (``"@alice"``) are turned into member IDs with ``users.list``
-(scope ``users:read``) on the background worker.
+(scope ``users:read``) on the background worker, by
+:mod:`~chainer_slack_report.transport.user_lookup` (rendering calls no Slack).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Mapping, Sequence, Union
 
-from ..transport.slack_errors import classify_exception
-from ..warning import warn
 from .mrkdwn import escape
 
 __all__ = ["Mentions", "MentionsArg"]
@@ -73,39 +72,11 @@ class Mentions:
                 out.append(token)
         return " ".join(out)
 
-    def resolve(self, client) -> None:
-        """Look the names up with ``users.list`` (paginated); warn for misses.
-
-        Matches a member's ``name``, ``profile.display_name`` or
-        ``real_name``, ignoring case.  Never raises: on an API error the
-        names stay plain text and one warning says why.
-        """
-        wanted = {n.lower() for n in self.names}
-        if not wanted:
-            return
-        try:
-            cursor = None
-            while wanted - set(self._resolved):
-                response = client.users_list(limit=200, cursor=cursor)
-                for member in response.get("members", []):
-                    profile = member.get("profile") or {}
-                    for key in (member.get("name"), profile.get("display_name"),
-                                member.get("real_name"), profile.get("real_name")):
-                        if key and key.lower() in wanted:
-                            self._resolved.setdefault(key.lower(), member["id"])
-                cursor = (response.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except Exception as exc:  # noqa: BLE001 - any failure: keep names as text
-            warn(f"finish_mentions: could not look up user names with users.list "
-                 f"({classify_exception(exc).error}); they are shown as "
-                 f"plain text. The bot needs the users:read scope, or give member IDs "
-                 f"(U…) instead.")
-            return
-        missing = sorted(wanted - set(self._resolved))
-        if missing:
-            warn(f"finish_mentions: no Slack user named {', '.join(missing)} (looked up "
-                 f"with users.list); shown as plain text, nobody is notified for them")
+    def use(self, user_ids: Mapping[str, str]) -> None:
+        """Show these member IDs for the names (``{name, lower case: "U…"}``, looked up by
+        :func:`~chainer_slack_report.transport.user_lookup.resolve_mentions`)."""
+        for name, user_id in user_ids.items():
+            self._resolved.setdefault(name.lower(), user_id)
 
 
 def _items(spec: MentionsArg) -> List[str]:

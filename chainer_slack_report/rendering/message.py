@@ -148,9 +148,10 @@ class ReportMessage:
 
     def show(self, status: Status) -> bool:
         """A new status while the run lives; True if it changed (news worth a send)."""
-        changed = status is not self._state.status
+        if status is self._state.status:
+            return False
         self._state = self._state._replace(status=status)
-        return changed
+        return True
 
     def end(self, outcome: Outcome, elapsed: float) -> None:
         """The run ended as ``outcome`` after ``elapsed`` seconds (the clock stops)."""

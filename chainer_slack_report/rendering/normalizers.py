@@ -21,7 +21,7 @@ from ..warning import SlackReportWarning
 from .mrkdwn import utf8_len
 
 __all__ = [
-    "RowPolicy", "ThinOut", "FIFO", "LIFO", "CallablePolicy", "make_policy",
+    "RowPolicy", "ThinOut", "FIFO", "LIFO", "CallablePolicy", "GivenRows", "make_policy",
     "NORMALIZERS", "Normalizer",
 ]
 
@@ -289,6 +289,9 @@ class CallablePolicy(RowPolicy):
         self._fn = fn
         self._rows: List[str] = []
         self._warned = False
+        #: The rows the last :meth:`select` returned (what the run last showed); a
+        #: watchdog shows them (:class:`GivenRows`), as it cannot call ``fn``.
+        self.last_shown: List[str] = []
 
     def add(self, row: str) -> None:
         self.count += 1
@@ -300,13 +303,11 @@ class CallablePolicy(RowPolicy):
         except Exception as exc:  # noqa: BLE001 - a user bug must not reach training
             self._warn(f"raised {type(exc).__name__}: {exc}")
             shown = list(self._rows)
-        if sum(_cost(r) for r in shown) <= budget:
-            return shown
-        self._warn(f"returned rows over the budget of {budget} bytes")
-        fifo = FIFO(budget)
-        for row in shown:
-            fifo.add(row)
-        return fifo.select(budget)
+        if sum(_cost(r) for r in shown) > budget:
+            self._warn(f"returned rows over the budget of {budget} bytes")
+            shown = _newest(shown, budget)
+        self.last_shown = shown
+        return shown
 
     def _warn(self, what: str) -> None:
         """Warn once per policy, located at the user's normalizer.
@@ -330,6 +331,38 @@ class CallablePolicy(RowPolicy):
             message, SlackReportWarning, code.co_filename, code.co_firstlineno,
             module=getattr(self._fn, "__module__", None),
             module_globals=getattr(self._fn, "__globals__", None))
+
+
+class GivenRows(RowPolicy):
+    """The rows another process showed last, given to it (:attr:`shown`): how a watchdog
+    shows a run whose ``len_normalizer`` is a callable, which cannot leave the run.
+
+    It counts the rows added (for the note on the rows not shown) and keeps none;
+    :meth:`select` returns the given rows, the newest of them that fit if they no longer
+    all do (the final status line may be longer than the last one shown).
+    """
+
+    name = "given"
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        #: The rows to show (escaped, oldest first), as the run's policy last selected them.
+        self.shown: List[str] = []
+
+    def add(self, row: str) -> None:
+        self.count += 1
+
+    def select(self, budget: int) -> List[str]:
+        shown = list(self.shown)
+        return shown if sum(_cost(r) for r in shown) <= budget else _newest(shown, budget)
+
+
+def _newest(rows: Sequence[str], budget: int) -> List[str]:
+    """The newest of ``rows`` that fit in ``budget`` bytes, oldest first."""
+    fifo = FIFO(budget)
+    for row in rows:
+        fifo.add(row)
+    return fifo.select(budget)
 
 
 #: Names accepted by ``len_normalizer`` (compared case-insensitively).

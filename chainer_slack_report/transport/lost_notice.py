@@ -22,14 +22,13 @@ deleted answers ``invalid_scheduled_message_id`` to a delete.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable, Optional
 
 from ..warning import warn
 from .slack_errors import Action, classify_exception
 
-__all__ = ["LostNotice", "NoticeKeeper", "MIN_LOST_AFTER", "MAX_LOST_AFTER"]
+__all__ = ["LostNotice", "MIN_LOST_AFTER", "MAX_LOST_AFTER"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,33 +167,3 @@ class LostNotice:
         warn(f"SlackReport cannot schedule the 'lost' notice: {reason}; trying again later")
         self._next_try = now + _RETRY
 
-
-class NoticeKeeper:
-    """Keeps a :class:`LostNotice` moving from a daemon thread of the training process
-    (when no watchdog process does it), until :meth:`stop`.
-
-    Args:
-        notice (LostNotice): Used from the keeper's thread only, until :meth:`stop`.
-        join_timeout (float): Seconds :meth:`stop` waits for a call in flight.
-    """
-
-    def __init__(self, notice: LostNotice, *, join_timeout: float = 10.0) -> None:
-        self.notice = notice
-        self._join_timeout = join_timeout
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="SlackReport-lost-notice",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self.notice.keep()):
-                pass
-        except Exception:  # noqa: BLE001 - the last line of defence; logged, never raised
-            logger.exception("the lost-host notice keeper stopped")
-
-    def stop(self) -> None:
-        """The run reported its end: stop moving the notice and delete it."""
-        self._stop.set()
-        self._thread.join(self._join_timeout)
-        self.notice.cancel()

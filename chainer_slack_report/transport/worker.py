@@ -76,6 +76,8 @@ class LatestWorker:
         pending the thread already sleeps until it may send, so waking it for
         every row would only cost the caller a GIL hand-over each time.
         """
+        if self._news:  # pending already: the thread takes it (it reads news under the lock)
+            return
         with self._cond:
             if not self._news:
                 self._news = True

@@ -1,5 +1,6 @@
 """A stand-in for pytorch-pfn-extras, so ``chainer_slack_report.ppe`` can be documented
-where PyTorch is not installed (the docs build needs no PyTorch).
+where PyTorch is not installed (the docs build needs no PyTorch); and for the Lightning
+and transformers base classes (:func:`stub_modules`, :data:`FRAMEWORK_MODULES`).
 
 Sphinx's ``autodoc_mock_imports`` cannot do this: ``chainer_slack_report.ppe``
 computes its priority from ``PRIORITY_SNAPSHOT`` at import time, and a mock is
@@ -35,8 +36,23 @@ class _StubModule(types.ModuleType):
 
 def install() -> None:
     """Register the stand-in modules (only those not imported yet)."""
-    names = [PACKAGE, f"{PACKAGE}.training", f"{PACKAGE}.training.extension",
-             f"{PACKAGE}.training.extensions", f"{PACKAGE}.training.manager"]
+    stub_modules([PACKAGE, f"{PACKAGE}.training", f"{PACKAGE}.training.extension",
+                  f"{PACKAGE}.training.extensions", f"{PACKAGE}.training.manager"])
+    extension = sys.modules[f"{PACKAGE}.training.extension"]
+    for key, value in PRIORITIES.items():
+        setattr(extension, key, value)
+
+
+#: The modules the Lightning and transformers flavours import from (their base classes).
+FRAMEWORK_MODULES = {
+    "lightning": ["lightning", "lightning.pytorch", "lightning.pytorch.callbacks"],
+    "transformers": ["transformers", "transformers.trainer_callback"],
+}
+
+
+def stub_modules(names) -> None:
+    """Register stand-in modules of these dotted ``names`` (parents first; only those not
+    imported yet): any attribute of them is a plain class of that name."""
     for name in names:
         if name in sys.modules:
             continue
@@ -46,6 +62,3 @@ def install() -> None:
         parent, _, child = name.rpartition(".")
         if parent:
             setattr(sys.modules[parent], child, module)
-    extension = sys.modules[f"{PACKAGE}.training.extension"]
-    for key, value in PRIORITIES.items():
-        setattr(extension, key, value)

@@ -1,11 +1,14 @@
-"""The watchdog process: ``python -m chainer_slack_report.job.watchdog_main`` (started by
-:func:`~chainer_slack_report.job.watchdog.start_watchdog`, never by hand).
+"""The watchdog process: ``python -m chainer_slack_report.guard.watchdog_main`` (started by
+:func:`~chainer_slack_report.guard.watchdog.start_watchdog`, never by hand).
 
-It reads JSON lines on stdin — first the configuration, then what the report
-shows: ``rows``, ``status``, ``posted``, ``ended``, ``done`` — and keeps a
-replica of the run's message (the same
-:class:`~chainer_slack_report.rendering.message.ReportMessage`, fed the same
-rows).  It watches the training process by PID (a pidfd where Linux has one,
+It reads JSON lines on stdin — first the configuration (the report's
+:class:`~chainer_slack_report.assembly.ReportDescription`, the token, the PID),
+then what the report shows: ``rows``, ``shown``, ``status``, ``posted``,
+``ended``, ``done`` — and keeps a replica of the run's message, built by the
+same :class:`~chainer_slack_report.assembly.Assembly` as the run's and fed the
+same rows: its final edit keeps the run's layout (the blocks' data table and
+charts), normalizer and client settings.
+It watches the training process by PID (a pidfd where Linux has one,
 else a poll of ``/proc``), reads what ``faulthandler`` writes on a fatal
 signal, and notes the OOM kill counters (:mod:`~chainer_slack_report.job.oom`).
 
@@ -30,20 +33,13 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from ..board.member import keeper_of
+from ..assembly import Assembly, ReportDescription
+from ..board.member import BOARD_RUN, board_spec, keeper_of
+from ..job.fatal import parse_fatal_error
+from ..job.oom import oom_counters, oom_verdict
+from ..job.procfs import OtherProcess
 from ..outcome import Outcome, Status
-from ..rendering.mentions import Mentions
-from ..rendering.message import ReportMessage
-from ..rendering.normalizers import make_policy
-from ..rendering.template import Template
-from ..transport.budget import Limit, RunBudget
-from ..transport.client import run_budget
-from ..transport.live_message import LiveMessage
 from ..transport.lost_notice import LostNotice
-from ..transport.pacing import Pacing
-from .fatal import parse_fatal_error
-from .oom import oom_counters, oom_verdict
-from .procfs import OtherProcess
 
 __all__ = ["main", "FAULT_WINDOW", "OOM_GRACE"]
 
@@ -83,13 +79,10 @@ class _Run:
     """The replica of the run's report, from what the pipe says."""
 
     def __init__(self, config: Dict[str, Any]) -> None:
-        self.config = config
-        self.mentions = Mentions(config.get("finish_mentions"))
-        self.message = ReportMessage(
-            Template(config["template"]), config["entries"],
-            make_policy(config.get("len_normalizer") or "thin_out", config["max_bytes"]),
-            config["run_info"], self.mentions, show_header=config.get("show_header", True),
-            sparklines=config.get("sparklines") or ())
+        self.description = ReportDescription.from_json(config["description"])
+        self.assembly = Assembly(self.description)
+        self.options = self.assembly.options
+        self.message = self.assembly.message
         self.ref: Optional[List[str]] = None  # [channel ID, ts] once posted
         self.ended: Optional[Outcome] = None
         self.done = False
@@ -104,7 +97,9 @@ class _Run:
         if "elapsed" in item:
             self._elapsed = (float(item["elapsed"]), float(item.get("time") or time.time()))
         if "rows" in item:
-            self.message.push(item["rows"])
+            self.assembly.push(item["rows"])
+        if "shown" in item:
+            self.assembly.give_rows(item["shown"])
         if "status" in item:
             self.message.show(Status(item["status"]))
         if "posted" in item:
@@ -126,8 +121,9 @@ def main() -> int:
     parent = _Parent(int(config["pid"]))
     counters = oom_counters(parent.pid)
     fault = _FaultPipe(config.get("fault_fd"))
-    client = _client(config)
-    budget = _budget(config, client)
+    client = run.description.client.client(config.get("token"))
+    budget = run.assembly.budget(client)
+    lost_after = run.options.lost_after
     notice: Optional[LostNotice] = None
     died_at = None
     while True:
@@ -136,9 +132,8 @@ def main() -> int:
         fault.read()
         if run.done:
             break
-        if run.ref and notice is None and config.get("lost_after"):
-            notice = LostNotice(client, run.ref[0], run.ref[1],
-                                lost_after=float(config["lost_after"]),
+        if run.ref and notice is None and lost_after:
+            notice = LostNotice(client, run.ref[0], run.ref[1], lost_after=lost_after,
                                 text=run.message.notice_text, budget=budget)
         if not parent.alive():
             died_at = time.time()
@@ -154,13 +149,13 @@ def main() -> int:
             run.apply(item)
         fault.read()
         if not run.done:
-            _report_death(run, parent, config, client, budget, died_at, fault, counters)
+            _report_death(run, parent, client, budget, died_at, fault, counters)
     if notice is not None:
         notice.cancel()
     return 0
 
 
-def _report_death(run: _Run, parent: _Parent, config, client, budget, died_at: float,
+def _report_death(run: _Run, parent: _Parent, client, budget, died_at: float,
                   fault: _FaultPipe, counters) -> None:
     host = run.message.run_info["hostname"]
     where = f"PID {parent.pid} on {host}"
@@ -176,23 +171,20 @@ def _report_death(run: _Run, parent: _Parent, config, client, budget, died_at: f
             outcome = Outcome.lost(f"{where} ended without a final report (SIGKILL or "
                                    f"os._exit?)")
     run.message.end(outcome, run.elapsed_at(died_at))
-    if config.get("board"):  # the run's row on its sweep's board says how it ended
-        keeper = keeper_of(config["board"], run.message, client, config["channel"], budget)
+    if run.options.board is not None:  # the run's row on its sweep's board says how it ended
+        spec = board_spec(run.options, run.description.run_info[BOARD_RUN])
+        keeper = keeper_of(spec, run.message, client, run.description.channel, budget)
         if keeper is not None:
             keeper.end_now()
     ref = run.ref
-    mentions = run.mentions
-    live = LiveMessage(client, config["channel"], run.message.render,
-                       pacing=Pacing(min_interval=0.0), max_bytes=config["max_bytes"],
-                       prepare=[mentions.resolve] if mentions.names else [],
-                       name="SlackReport-watchdog", budget=budget,
-                       channel_id=ref[0] if ref else None, ts=ref[1] if ref else None)
+    live = run.assembly.live_message(client, ref=tuple(ref) if ref else None, min_interval=0.0,
+                                     budget=budget, name="SlackReport-watchdog")
     live.start()
-    live.close(run.message.reply_text if mentions else None)
-    if not live.wait(float(config.get("exit_timeout") or 120.0)):
+    live.close(run.message.reply_text if run.message.mentions else None)
+    if not live.wait(run.options.exit_timeout or 120.0):
         live.abandon()
         sys.stderr.write(f"chainer_slack_report watchdog: the final report did not reach "
-                         f"Slack:\n{run.message.render(config['max_bytes'])}\n")
+                         f"Slack:\n{run.message.render(run.options.max_bytes)}\n")
 
 
 class _Lines:
@@ -258,20 +250,6 @@ def _wait(fds, timeout: Optional[float]) -> List[int]:
         time.sleep(timeout or 0)
         return []
     return select.select(fds, [], [], timeout)[0]
-
-
-def _client(config):
-    from slack_sdk import WebClient
-
-    return WebClient(token=config["token"], base_url=config["api_url"],
-                     timeout=float(config.get("http_timeout") or 10.0))
-
-
-def _budget(config, client) -> Optional[RunBudget]:
-    limit = config.get("update_limit")
-    if not limit:
-        return None
-    return run_budget(client, Limit(int(limit[0]), float(limit[1])), config.get("store"))
 
 
 if __name__ == "__main__":

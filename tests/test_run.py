@@ -1,0 +1,253 @@
+"""chainer_slack_report.Run, the live message of a loop of one's own, end to end: the real
+WebClient, the local emulator, real signals; one plain PyTorch loop on CPU."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import warnings
+
+import pytest
+from conftest import needs, table_rows, text_now, wait_until
+from loop_helpers import column, emulator_options, of_type, only_message, run_example
+
+from chainer_slack_report import Run, SlackReportWarning
+from chainer_slack_report.rendering.message import format_header, format_row
+
+ENTRIES = ["epoch", "loss", "accuracy"]
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def rows(epochs):
+    return [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.5 + e / 100} for e in range(1, epochs + 1)]
+
+
+def test_rows_progress_and_completed(slack_emulator):
+    with Run(None, "general", ENTRIES, total=4,
+             **emulator_options(slack_emulator)) as run:
+        for row in rows(4):
+            run.log(row)
+            if row["epoch"] == 2:  # the message shows the run while it runs
+                assert wait_until(lambda: "epoch 2/4 · 50 % · ETA 0:00:0" in text_now(
+                    slack_emulator), timeout=30)
+                assert text_now(slack_emulator).startswith("[Training]")
+    message = only_message(slack_emulator)
+    assert message.history[0].startswith("[Started]")
+    assert message.text.startswith("[Completed]")  # no progress in a final status
+    assert column(message.text, 0) == ["1", "2", "3", "4"]
+    assert column(message.text, 1) == ["1", "0.5", "0.333333", "0.25"]
+    assert len(slack_emulator.calls_to("chat.postMessage")) == 1
+    assert run.available and run.state_dict() == {"slack_channel_id": message.channel,
+                                                  "slack_ts": message.ts}
+
+
+def test_an_exception_in_the_block_is_failed_and_goes_on(slack_emulator):
+    with pytest.raises(Boom, match="loss exploded"):
+        with Run(None, "general", ENTRIES, **emulator_options(slack_emulator)) as run:
+            run.log(rows(1)[0])
+            raise Boom("loss exploded <@U0BADBAD1>")
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Failed]")
+    assert "Boom: loss exploded &lt;@U0BADBAD1&gt;" in text
+    assert column(text, 0) == ["1"]
+
+
+def test_a_real_sigint_is_interrupted(slack_emulator):
+    with pytest.raises(KeyboardInterrupt):
+        with Run(None, "general", ["iteration", "loss"], total=(30, "iteration"),
+                 **emulator_options(slack_emulator)) as run:
+            for iteration in range(1, 31):
+                run.log({"iteration": iteration, "loss": 1.0 / iteration})
+                if iteration == 3:
+                    assert wait_until(lambda: "iteration 3/30 · 10 %" in text_now(
+                        slack_emulator), timeout=30)
+                    os.kill(os.getpid(), signal.SIGINT)  # Python raises it in this thread
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Interrupted]") and column(text, 0) == ["1", "2", "3"]
+
+
+def test_sys_exit_with_a_status_is_failed_and_without_is_completed(slack_emulator):
+    for code, status in ((3, "[Failed]"), (0, "[Completed]")):
+        with pytest.raises(SystemExit):
+            with Run(None, "general", ENTRIES, **emulator_options(slack_emulator)):
+                raise SystemExit(code)
+        assert slack_emulator.messages("general")[-1].text.startswith(status)
+
+
+def test_without_a_token_the_table_is_printed_as_printreport_prints_it(monkeypatch):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    out = io.StringIO()
+    with pytest.warns(SlackReportWarning, match="no bot token"):
+        run = Run(None, "general", ENTRIES, out=out)
+    with run:
+        for row in rows(3):
+            run.log(row)
+    assert not run.available
+    assert out.getvalue().splitlines() == [format_header(ENTRIES)] + [
+        format_row(ENTRIES, row) for row in rows(3)]
+    assert out.getvalue().splitlines()[1].split() == ["1", "1", "0.51"]
+
+
+def test_a_rank_other_than_0_is_silent_unless_it_fails(slack_emulator, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = io.StringIO()
+    with Run(None, "general", ENTRIES, out=out, **emulator_options(slack_emulator)) as run:
+        for row in rows(3):
+            run.log(row)
+    assert slack_emulator.messages("general") == [] and out.getvalue() == ""
+    with pytest.raises(Boom):
+        with Run(None, "general", ENTRIES, **emulator_options(slack_emulator)):
+            raise Boom("rank 1 ran out of data")
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Failed]") and "Rank 1 of 2 failed" in text
+
+
+def test_resume_continues_the_message(slack_emulator):
+    with Run(None, "general", ENTRIES, **emulator_options(slack_emulator)) as run:
+        run.log(rows(1)[0])
+        assert run.report.wait_posted(30) is not None
+    state = run.state_dict()
+    with Run(None, "general", ENTRIES, resume=state, **emulator_options(slack_emulator)) as run:
+        run.log(rows(2)[1])
+    message = only_message(slack_emulator)
+    assert message.ts == state["slack_ts"] and message.text.startswith("[Completed]")
+    assert [r.text for r in message.replies][0].startswith("Resumed from a checkpoint on ")
+    assert column(message.text, 0) == ["2"]  # this run's rows (as a resumed LogReport shows)
+
+
+def test_blocks_layout(slack_emulator):
+    with Run(None, "general", ENTRIES, layout="blocks", chart=["loss"],
+             **emulator_options(slack_emulator)) as run:
+        for row in rows(3):
+            run.log(row)
+    message = only_message(slack_emulator)
+    (table,) = of_type(message.blocks, "data_table")
+    assert [c["text"] for c in table["rows"][0]] == ENTRIES
+    assert len(table["rows"]) == 4 and len(of_type(message.blocks, "data_visualization")) == 1
+    assert message.text.startswith("[Completed]")
+
+
+def test_bad_arguments_are_refused_at_construction():
+    with pytest.raises(TypeError, match="total must be a number of epochs"):
+        Run(None, "general", ENTRIES, total="10")
+    with pytest.raises(ValueError, match="total must be a positive"):
+        Run(None, "general", ENTRIES, total=(0, "iteration"))
+    with pytest.raises(TypeError, match="Run got unexpected keyword argument 'totl'"):
+        Run(None, "general", ENTRIES, totl=3)
+    with pytest.raises(TypeError, match="resume must be a dict"):
+        Run(None, "general", ENTRIES, resume="1234.5678")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = Run(None, None, ENTRIES, out=io.StringIO())
+    with pytest.raises(TypeError, match="Run.log takes a dict"):
+        run.log([1, 2])
+
+
+def test_a_plain_pytorch_loop(slack_emulator):
+    needs("torch")
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = (x.sum(dim=1) > 0).long()
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with Run(None, "general", ["epoch", "iteration", "loss", "accuracy"], total=5,
+             sparklines=["loss"], **emulator_options(slack_emulator)) as run:
+        iteration = 0
+        for epoch in range(1, 6):
+            for batch in range(4):
+                xb, yb = x[batch * 16:(batch + 1) * 16], y[batch * 16:(batch + 1) * 16]
+                loss = torch.nn.functional.cross_entropy(model(xb), yb)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                iteration += 1
+            with torch.no_grad():
+                accuracy = (model(x).argmax(dim=1) == y).float().mean()
+            run.log({"epoch": epoch, "iteration": iteration, "loss": loss.detach(),
+                     "accuracy": accuracy})  # 0-d tensors
+    text = only_message(slack_emulator).text
+    assert text.startswith("[Completed]")
+    assert [row.split()[:2] for row in table_rows(text)] == [
+        [str(e), str(4 * e)] for e in range(1, 6)]
+    assert all(0.0 <= float(row.split()[3]) <= 1.0 for row in table_rows(text))
+    name, curve, newest = text.split("```")[3].split()  # the sparkline, from 5 numbers
+    assert (name, len(curve)) == ("loss", 5) and "tensor" not in text
+    assert float(newest) == pytest.approx(float(table_rows(text)[-1].split()[2]), rel=1e-2)
+
+
+def test_the_plain_loop_example_reports_to_the_emulator():
+    needs("torch")
+    lines = run_example("train_loop.py")
+    assert lines[2].split() == ["epoch", "train/loss", "val/loss", "val/accuracy"]
+    assert [line.split()[0] for line in lines[3:5]] == ["1", "2"]
+
+
+def test_the_docs_example_runs_as_written(slack_emulator, tmp_path):
+    """The complete plain-PyTorch example on docs/loops.md, run with Slack's settings
+    pointing at the emulator."""
+    needs("torch")
+    import re
+    import subprocess
+    import sys
+
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+    with open(os.path.join(docs, "loops.md"), encoding="utf-8") as file:
+        section = file.read().split("## Your own loop", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "with Run(" in code and "run.log(" in code
+    (tmp_path / "example.py").write_text(code.replace("EPOCHS = 20", "EPOCHS = 3"))
+    env = {**os.environ, "SLACK_BOT_TOKEN": slack_emulator.token,
+           "SLACK_CHANNEL_ID": "general", "SLACK_API_URL": slack_emulator.url}
+    done = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    message = only_message(slack_emulator)
+    assert message.text.startswith("[Completed]") and column(message.text, 0) == ["1", "2", "3"]
+    assert [reply.text.split()[0] for reply in message.replies] == ["<!here>"]
+
+
+def test_a_run_killed_by_sigkill_is_marked_by_its_watchdog(slack_emulator, tmp_path):
+    """A real process with its real watchdog, killed by SIGKILL from outside mid-run."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import time\n"
+        "from chainer_slack_report import Run\n"
+        "with Run(None, 'general', ['epoch', 'loss'], min_interval=0, update_limit=None) as run:\n"
+        "    for epoch in (1, 2, 3):\n"
+        "        run.log({'epoch': epoch, 'loss': 1 / epoch})\n"
+        "    time.sleep(600)\n")
+    env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
+    env.update(SLACK_BOT_TOKEN=slack_emulator.token, SLACK_API_URL=slack_emulator.url)
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        assert wait_until(lambda: len(table_rows(text_now(slack_emulator))) == 3, timeout=60)
+    finally:
+        proc.kill()  # SIGKILL
+    assert proc.wait(60) == -signal.SIGKILL
+    assert wait_until(lambda: text_now(slack_emulator).startswith("[Lost]"), timeout=60), \
+        text_now(slack_emulator)
+    text = text_now(slack_emulator)
+    assert "ended without a final report (SIGKILL or os._exit?)" in text
+    assert column(text, 0) == ["1", "2", "3"]
+
+
+def test_slack_refusing_the_report_prints_every_row_locally(slack_emulator):
+    out = io.StringIO()
+    with pytest.warns(SlackReportWarning, match="channel_not_found"):
+        with Run(None, "no-such-channel", ENTRIES, out=out,
+                 **emulator_options(slack_emulator)) as run:
+            for row in rows(3):
+                run.log(row)
+    assert not run.available and slack_emulator.messages("general") == []
+    assert out.getvalue().splitlines() == [format_header(ENTRIES)] + [
+        format_row(ENTRIES, row) for row in rows(3)]
