@@ -59,6 +59,10 @@ SAMPLES = {
     "lost_after": ({"lost_after": 120.0}, {}),
     "layout": ({"layout": "blocks"}, {}),
     "chart": ({"chart": [["main/loss", "validation/main/loss"]]}, {"layout": "blocks"}),
+    "store": ({"store": "redis://127.0.0.1:6379/0"}, {}),
+    "board": ({"board": "lr-sweep"}, {}),
+    "run_name": ({"run_name": "lr={main/loss}"}, {"board": "lr-sweep"}),
+    "board_thread": ({"board_thread": False}, {"board": "lr-sweep"}),
 }
 
 
