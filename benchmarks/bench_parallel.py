@@ -20,9 +20,20 @@ table row per configuration:
   (median and max);
 * wall: from the first process start to the last process exit.
 
+With ``--board`` every run also shows on one board (``board="sweep"``; each run's
+message a reply in its thread), and four more columns measure the board:
+
+* board edit gap: the longest time without a successful edit of the board while
+  runs trained (from the first run's start to the last run's last row);
+* staleness on the board: per run, the longest time its row on the board did not
+  change while it trained (max, and the median run);
+* final on the board: from a run's last iteration to the first board edit that
+  shows it ``[Completed]`` (median and max).
+
     python benchmarks/bench_parallel.py --runs 16 32 --rows epoch iteration --hosts 1 2
     python benchmarks/bench_parallel.py --runs 32 --rows iteration --hosts 4 \
         --store redis://127.0.0.1:6379/0
+    python benchmarks/bench_parallel.py --runs 16 24 --rows iteration --hosts 1 --board
 """
 
 from __future__ import annotations
@@ -49,12 +60,16 @@ def fresh_store(url: str) -> None:
     from chainer_slack_report.transport.budget.redis_store import KEY_PREFIX, redis_client
 
     client = redis_client(StoreURL(url, source="--store "), timeout=10.0)
-    for key in client.scan_iter(match=KEY_PREFIX + "*"):
-        client.delete(key)
+    from chainer_slack_report.board.store import KEY_PREFIX as BOARD_PREFIX
+
+    for prefix in (KEY_PREFIX, BOARD_PREFIX):
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
     client.close()
 
 
-def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None) -> dict:
+def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None,
+               board: bool = False) -> dict:
     with SlackEmulator(limits={"chat.update": (50, 60.0), "chat.postMessage": (5, 5.0)}) as em:
         states = [tempfile.mkdtemp(prefix=f"bench_host{h}_") for h in range(hosts)]
         if store:
@@ -69,7 +84,8 @@ def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None) -> 
                 env["CHAINER_SLACK_REPORT_STORE"] = store
             procs.append(subprocess.Popen(
                 [sys.executable, os.path.join(HERE, "parallel_run.py"), em.url, "general",
-                 f"run-{i:02d}", "--seconds", str(seconds), "--rows", rows],
+                 f"run-{i:02d}", "--seconds", str(seconds), "--rows", rows,
+                 *(["--board", "sweep"] if board else [])],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
         results, warned = [], collections.Counter()
         for proc in procs:
@@ -81,14 +97,20 @@ def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None) -> 
         limited = collections.Counter(c.method for c in em.calls if c.status == 429)
         print(f"429s by method: {dict(limited)}; warnings: {dict(warned)}", file=sys.stderr,
               flush=True)
-        return summarize(em, results, wall)
+        if board:
+            time.sleep(5.0)  # the board's closing edit
+        summary = summarize(em, results, wall)
+        if board:
+            summary.update(board_figures(em, results))
+        return summary
 
 
 def summarize(em: SlackEmulator, results: list, wall: float) -> dict:
-    messages = em.messages("general")
+    top = em.messages("general")
+    messages = [*top, *(reply for m in top for reply in m.replies)]  # a board's thread
     ok_calls = [c for c in em.calls if c.status == 200 and c.error is None
                 and c.method in ("chat.postMessage", "chat.update")
-                and not c.params.get("thread_ts")]
+                and str(c.params.get("text")).startswith("[")]  # a run's status line
     delivered, stale, delays, updated = 0, [], [], 0
     for run in results:
         name = run["name"]
@@ -113,6 +135,43 @@ def summarize(em: SlackEmulator, results: list, wall: float) -> dict:
             "updated_mid_run": updated}
 
 
+def board_figures(em: SlackEmulator, results: list) -> dict:
+    """The board's edit gap, each run's staleness on it and its final delay there."""
+    boards = [m for m in em.messages("general") if m.text.startswith("*sweep*")]
+    if len(boards) != 1:
+        return {"boards": len(boards)}
+    ts = boards[0].ts
+    edits = sorted((c.started, str(c.params.get("text"))) for c in em.calls
+                   if c.status == 200 and c.error is None
+                   and (c.params.get("ts") == ts or c.method == "chat.postMessage"
+                        and str(c.params.get("text")).startswith("*sweep*")
+                        and not c.params.get("thread_ts")))
+    first = min(run["started"] for run in results)
+    last = max(run["trained"] for run in results)
+    during = [first, *(t for t, _ in edits if first <= t <= last), last]
+    stale, finals = [], []
+    for run in results:
+        rows = [(t, _row(text, run["name"])) for t, text in edits]
+        changes = [t for (t, row), (_, before) in zip(rows[1:], rows) if row != before]
+        changes = [t for t in changes if run["started"] <= t <= run["trained"]]
+        points = [run["started"], *changes, run["trained"]]
+        stale.append(max(b - a for a, b in zip(points, points[1:])))
+        shown = [t for t, row in rows if row and "[Completed]" in row]
+        if shown:
+            finals.append(shown[0] - run["trained"])
+    return {"boards": 1, "board_gap": max(b - a for a, b in zip(during, during[1:])),
+            "board_edits": len(edits), "board_stale_max": max(stale),
+            "board_stale_median": statistics.median(stale),
+            "board_final_median": statistics.median(finals) if finals else float("nan"),
+            "board_final_max": max(finals) if finals else float("nan"),
+            "board_finals": len(finals)}
+
+
+def _row(text: str, name: str) -> str:
+    """The run's line in a board's text ("" when it does not show)."""
+    return next((line for line in text.splitlines() if line.startswith(name + " ")), "")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[16, 32])
@@ -122,22 +181,34 @@ def main(argv=None) -> None:
     parser.add_argument("--store", metavar="URL", default=None,
                         help="a Redis URL every run names (the runs of all hosts share one "
                              "budget there); default: none (each host its own state file)")
+    parser.add_argument("--board", action="store_true",
+                        help="every run on one board (board='sweep'); adds the board's "
+                             "columns")
     args = parser.parse_args(argv)
+    board_head = (" board edit gap s | staleness on the board s (median run) | finals on the "
+                  "board | final on the board median / max s |") if args.board else ""
     print("| runs | row every | hosts | store | final states in Slack | 429s (per run) | "
           "runs updated mid-run | chat.update calls | longest staleness while training s "
-          "(median run) | final delay median / max s | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "(median run) | final delay median / max s | wall s |" + board_head)
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" * 4 if args.board else ""))
     for hosts in args.hosts:
         for rows in args.rows:
             for runs in args.runs:
-                r = run_config(runs, rows, hosts, args.seconds, args.store)
+                r = run_config(runs, rows, hosts, args.seconds, args.store, args.board)
+                board = ""
+                if args.board and r.get("boards") == 1:
+                    board = (f" {r['board_gap']:.1f} | {r['board_stale_max']:.1f} "
+                             f"({r['board_stale_median']:.1f}) | {r['board_finals']}/{runs} "
+                             f"| {r['board_final_median']:.1f} / {r['board_final_max']:.1f} |")
+                elif args.board:
+                    board = f" {r.get('boards')} boards |  |  |  |"
                 print(f"| {runs} | {rows} | {hosts} | {'Redis' if args.store else 'file'} "
                       f"| {r['delivered']}/{r['runs']} "
                       f"| {r['limited']} ({r['limited_per_run']:.2f}) "
                       f"| {r['updated_mid_run']}/{r['runs']} | {r['updates']} "
                       f"| {r['stale_max']:.1f} ({r['stale_median']:.1f}) "
-                      f"| {r['delay_median']:.1f} / {r['delay_max']:.1f} | {r['wall']:.0f} |",
-                      flush=True)
+                      f"| {r['delay_median']:.1f} / {r['delay_max']:.1f} | {r['wall']:.0f} |"
+                      + board, flush=True)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rows", choices=["epoch", "iteration"], default="epoch")
+    parser.add_argument("--board", default=None, help="the sweep's board (board=)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     warnings.simplefilter("default", SlackReportWarning)  # bench_parallel counts them
@@ -74,7 +75,8 @@ def main() -> None:
     trainer.extend(extensions.LogReport(trigger=trigger, log_name=None))
     client = WebClient(os.environ["SLACK_BOT_TOKEN"], base_url=args.url, timeout=30)
     report = SlackReport(None, args.channel, ["epoch", "iteration", "main/loss"],
-                         client=client, template="{status} {elapsed} {args}\n{content}")
+                         client=client, template="{status} {elapsed} {args}\n{content}",
+                         board=args.board)
     trainer.extend(report, trigger=trigger)
     trainer.run()
     live = report.live

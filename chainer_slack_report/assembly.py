@@ -264,7 +264,8 @@ class Assembly:
                      budget: Optional[RunBudget] = None, name: Optional[str] = None,
                      on_posted: Optional[Callable[[str, str], None]] = None,
                      after_render: Optional[Callable[[], None]] = None,
-                     site=None) -> LiveMessage:
+                     site=None,
+                     thread_ts: Optional[Callable[[], Optional[str]]] = None) -> LiveMessage:
         """The live Slack message of this report.
 
         Args:
@@ -279,6 +280,8 @@ class Assembly:
                 feed a watchdog what the message now shows); must not raise.
             site (UserSite or None): The user's line the live message's warnings
                 point at (:func:`~chainer_slack_report.warning.user_site`).
+            thread_ts: The thread to post the message in (a sweep's board), see
+                :class:`~.transport.live_message.LiveMessage`.
         """
         options = self.options
         render, render_blocks = self.message.render, None
@@ -297,7 +300,7 @@ class Assembly:
             prepare=[lambda c: resolve_mentions(mentions, c)] if mentions.names else [],
             refresh_after=refresh, name=name or f"SlackReport-{self.description.channel}",
             budget=budget, channel_id=ref[0] if ref else None, ts=ref[1] if ref else None,
-            on_posted=on_posted, site=site)
+            on_posted=on_posted, site=site, thread_ts=thread_ts)
 
 
 def _then(render: Callable, after: Callable[[], None]) -> Callable:

@@ -155,7 +155,21 @@ OPTIONS_DOC = """\
             ``unix:///path/to/socket``; needs redis-py (the ``redis`` extra).
             None (default): ``$CHAINER_SLACK_REPORT_STORE`` if set, else each
             host's state file.  While the server does not answer, one warning
-            (host and port, never the password) and the host's state file."""
+            (host and port, never the password) and the host's state file.
+        board (str or None): A sweep's board: every run of this token and
+            channel with the same board name shows as one row (name, status,
+            progress and ETA, the newest value of each entry, elapsed time) of
+            ONE board message, kept by whichever run holds a lease in the
+            shared state (the state directory, or ``store``); each run's own
+            message is a reply in the board's thread.  With a board every
+            process is a run of its own, even under a launcher's rank
+            variables.  None (default): no board.
+        run_name (str or None): The run's name on the board, a template with
+            the placeholders of ``template`` (``"lr={lr}"``, ``"{args}"``).
+            None (default): the command-line arguments that differ between
+            the board's runs, else host and PID.
+        board_thread (bool): With ``board``: post the run's own message in the
+            board's thread (default True); False keeps it top-level."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +209,9 @@ class ReportOptions:
     layout: str = "text"
     chart: Optional[Sequence[Union[str, Sequence[str]]]] = None
     store: Optional[str] = dataclasses.field(default=None, repr=False)  # may hold a password
+    board: Optional[str] = None
+    run_name: Optional[str] = None
+    board_thread: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.template, str):
@@ -234,6 +251,7 @@ class ReportOptions:
             raise kind(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got "
                        f"{self.layout!r}")
         object.__setattr__(self, "chart", chart_groups(self.chart))
+        _check_board(self.board, self.run_name, self.board_thread)
         if self.chart and self.layout != "blocks":
             raise ValueError(f"chart={self.chart!r} draws native charts, which only the blocks "
                              f"layout has: add layout='blocks'")
@@ -301,6 +319,25 @@ def _check_limit(update_limit) -> Optional[Limit]:
         return Limit(*update_limit)
     except ValueError as exc:
         raise ValueError(f"update_limit {tuple(update_limit)!r}: {exc}") from None
+
+
+def _check_board(board, run_name, board_thread) -> None:
+    if board is not None and not isinstance(board, str):
+        raise TypeError(f"board must be a str (the board's name, e.g. 'lr-sweep') or None, "
+                        f"got {type(board).__name__}")
+    if board is not None and not board.strip():
+        raise ValueError(f"board must be a non-empty name, e.g. 'lr-sweep', got {board!r}")
+    if run_name is not None:
+        if not isinstance(run_name, str):
+            raise TypeError(f"run_name must be a str (a template such as 'lr={{lr}}') or "
+                            f"None, got {type(run_name).__name__}")
+        if not run_name.strip():
+            raise ValueError(f"run_name must name the run, e.g. 'lr={{lr}}', got {run_name!r}")
+        Template(run_name)  # raises ValueError on broken braces
+        if board is None:
+            raise ValueError("run_name names a run on a board: add board='NAME'")
+    if not isinstance(board_thread, bool):
+        raise TypeError(f"board_thread must be True or False, got {board_thread!r}")
 
 
 def _check_keys(name: str, keys) -> Tuple[str, ...]:

@@ -21,9 +21,12 @@ import os
 import re
 import socket
 import sys
+import uuid
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from .assembly import Assembly, ReportDescription
+from .board.keeper import BoardKeeper
+from .board.member import BOARD_RUN, join_board
 from .guard.base import Guard
 from .guard.stall import Stall, StallWatch, resumed_reply, stall_reply
 from .guard.start import WATCHDOG_ENV, start_guard
@@ -142,14 +145,18 @@ class RunReport:
         self.entries = entries
         #: The checked options.
         self.options = options
-        #: This process's rank and its job's size (rank 0 reports).
-        self.process = process if process is not None else launcher_process()
+        #: This process's rank and its job's size (rank 0 reports; with a board,
+        #: every process whose rank only the launcher's environment tells is a run).
+        self.process = process if process is not None else _launcher_rank(options.board)
         #: The channel ID or name given (or ``$SLACK_CHANNEL_ID``).
         self.channel = (channel_id or os.environ.get("SLACK_CHANNEL_ID") or "").strip()
+        facts = run_info(self.process.size, command)
+        if options.board is not None:  # the run's id on its board (its watchdog's too)
+            facts[BOARD_RUN] = uuid.uuid4().hex
         # What the report shows, described once: the watchdog builds the same from it.
         self._description, self._untravelled = ReportDescription.of(
-            channel=self.channel, entries=entries, options=options,
-            run_info=run_info(self.process.size, command), show_header=show_header)
+            channel=self.channel, entries=entries, options=options, run_info=facts,
+            show_header=show_header)
         self._assembly = Assembly(self._description, options)
         self._message = self._assembly.message
         self._token = access_token or os.environ.get("SLACK_BOT_TOKEN") or None
@@ -168,6 +175,8 @@ class RunReport:
         self._unreported = UnreportedKeys({
             "entries": entries, "sparklines": options.sparklines,
             "chart": [key for group in options.chart for key in group]})
+        self._board: Optional[BoardKeeper] = None  # this run's part in options.board
+        self._argv = list(command) if command else list(sys.argv)
 
         unknown = sorted(template.names - BUILTIN_PLACEHOLDERS - set(entries))
         if unknown:
@@ -267,6 +276,9 @@ class RunReport:
         # rank 0 must not overwrite the [Failed] of another rank while it waits.
         refresh = self.options.refresh_interval if self.process.size == 1 else None
         self._live = self._live_message(resume, refresh)
+        if self.options.board is not None:
+            self._board = join_board(self._message, self.options, self._live, self.channel,
+                                     self._argv, self._description.run_info[BOARD_RUN])
         if resume is not None and resume_note:
             note = escape(resume_note)
             self._live.reply(lambda: note)
@@ -376,7 +388,11 @@ class RunReport:
         if live is None:  # local, or never started
             self._phase = _Phase.ENDED
             return False
-        live.close(self._message.reply_text if self._message.mentions else None, files)
+        if self._board is not None:
+            self._board.end()
+        on_board = self._board is not None and outcome.status is Status.COMPLETED
+        live.close(self._message.reply_text if self._message.mentions and not on_board
+                   else None, files)  # on a board a completion is told once, for all runs
         if live.wait(self.options.flush_timeout) or self._phase is _Phase.ENDED:
             self._ended()  # (a signal during the wait may have given it up)
             return self.delivered
@@ -422,9 +438,12 @@ class RunReport:
     def _ended(self) -> None:
         """The final text is delivered or given up: nothing is left to guard."""
         self._phase = _Phase.ENDED
+        if self._board is not None:  # its final row, and the board if this run leads
+            self._board.wait(self.options.flush_timeout)
         guard, self._guard = self._guard, Guard()
         guard.done(wait=self.options.http_timeout + 1.0)  # after its first try to delete
                                                           # the lost-host notice
+
     def _stalled(self, stall: Stall) -> None:
         """(stall thread) No new row for ``stall_after``: ``[Stalled]`` and one reply."""
         live = self._live
@@ -467,7 +486,13 @@ class RunReport:
                                      budget=assembly.budget(client),
                                      on_posted=lambda *ref: self._guard.posted(*ref),
                                      after_render=lambda: self._guard.rendered(),
-                                     site=self._site)
+                                     site=self._site,
+                                     thread_ts=(self._board_thread if options.board
+                                                and options.board_thread else None))
+
+    def _board_thread(self) -> Optional[str]:
+        """(worker thread) The board message's ts to post the run's message under."""
+        return self._board.thread_ts() if self._board is not None else ""
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: ``[Terminated]`` within ``flush_timeout``, before the process ends."""
@@ -475,6 +500,25 @@ class RunReport:
             self.end(Outcome.terminated(signum), background=False)
         elif self._phase is _Phase.ENDING:  # the signal came while end() was waiting
             self.settle(self.options.flush_timeout)
+
+
+_SILENT_RANK_WARNED = []
+
+
+def _launcher_rank(board: Optional[str]) -> Process:
+    """The process's rank as the launcher's environment tells it: with a board every
+    process is a run of its own; without, a silent rank says so (once)."""
+    process = launcher_process()
+    if board is not None:
+        return Process(0, 1)
+    if process.rank > 0 and not _SILENT_RANK_WARNED:
+        _SILENT_RANK_WARNED.append(True)
+        warn(f"SlackReport: the launcher's environment makes this process rank "
+             f"{process.rank} of {process.size} of one job, so it reports nothing unless it "
+             f"fails (rank 0 reports the job). If the processes are separate runs (a sweep), "
+             f"give board='NAME' (--board NAME): each process is then a run of its own, all "
+             f"shown in one board message")
+    return process
 
 
 def run_info(processes: int = 1, command: Optional[Sequence[str]] = None) -> dict:

@@ -4,7 +4,9 @@ Runs ``examples/train_digits.py --serve --runs 3`` (three models side by side,
 each with its own message, against the bundled emulator), opens the channel
 view in headless Chromium (Debian's ``chromium``, driven by Playwright) and
 saves ``docs/_static/channel-training.png`` while the runs train and
-``docs/_static/channel.png`` once they have ended.
+``docs/_static/channel.png`` once they have ended; then the same with
+``--board digits-sweep --runs 4`` (one board, the runs' messages in its thread)
+for ``docs/_static/channel-sweep.png``.
 
     python docs/screenshot.py
 """
@@ -24,37 +26,54 @@ ROOT = os.path.dirname(HERE)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
-def main() -> None:
+def example(*args: str) -> subprocess.Popen:
+    """``examples/train_digits.py --serve`` with ``args``, against the bundled emulator."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL_ID")}
     out = tempfile.mkdtemp(prefix="screenshot_")
-    example = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "examples", "train_digits.py"), "--serve",
-         "--runs", "3", "--epochs", "40", "--mentions", "U0DEMO0001", "--latency", "0.05",
-         "--out", out], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, env=env)
+         "--mentions", "U0DEMO0001", "--latency", "0.05", "--out", out, *args], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+
+
+def shoot(args, shots) -> None:
+    """Run the example with ``args`` and, for each ``(condition, timeout ms, png)`` of
+    ``shots`` in turn, wait for the JavaScript ``condition`` on its channel view and save
+    the page as ``docs/_static/<png>``."""
+    run = example(*args)
     try:
-        url = next(line.split()[-1] for line in example.stdout if line.startswith("Watch"))
+        url = next(line.split()[-1] for line in run.stdout if line.startswith("Watch"))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync"])
             page = browser.new_page(viewport={"width": 1180, "height": 900})
             page.goto(url)
-            page.wait_for_function(
-                "[...document.querySelectorAll('.message .text')].filter("
-                "t => /ETA/.test(t.textContent)).length === 3", timeout=120_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(path=os.path.join(HERE, "_static", "channel-training.png"),
-                            full_page=True)
-            page.wait_for_function(
-                "document.querySelectorAll('.thread .message').length === 3", timeout=300_000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=os.path.join(HERE, "_static", "channel.png"), full_page=True)
+            for condition, timeout, png in shots:
+                page.wait_for_function(condition, timeout=timeout)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=os.path.join(HERE, "_static", png), full_page=True)
             browser.close()
     finally:
-        example.send_signal(signal.SIGINT)
-        example.wait(30)
+        run.send_signal(signal.SIGINT)
+        run.wait(30)
+
+
+#: docs/_static/channel-sweep.png: four runs on one board, once they have ended.
+SWEEP = (["--runs", "4", "--epochs", "20", "--board", "digits-sweep"],
+         [("[...document.querySelectorAll('.message .text')].some("
+           "t => /4 runs: 4 completed/.test(t.textContent))", 300_000, "channel-sweep.png")])
+
+
+def main() -> None:
+    if sys.argv[1:] != ["--sweep"]:
+        shoot(["--runs", "3", "--epochs", "40"], [
+            ("[...document.querySelectorAll('.message .text')].filter("
+             "t => /ETA/.test(t.textContent)).length === 3", 120_000, "channel-training.png"),
+            ("document.querySelectorAll('.thread .message').length === 3", 300_000,
+             "channel.png")])
+    shoot(*SWEEP)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join("result", "digits"))
     parser.add_argument("--runs", type=int, default=1,
                         help="train this many models side by side (learning rates differ)")
+    parser.add_argument("--board", metavar="NAME", default=None,
+                        help="show the runs on one sweep board NAME (each run's message a "
+                             "reply in its thread)")
     args = parser.parse_args(argv)
     log_trigger = (1, "iteration") if args.per_iteration else (1, "epoch")
 
@@ -105,7 +108,9 @@ def main(argv=None) -> int:
         lr = 0.001 * 2 ** i  # Adam's alpha
         template = (DEFAULT_TEMPLATE if args.runs == 1 else
                     DEFAULT_TEMPLATE.replace("{command}`", "{command}` · " + f"alpha={lr:g}"))
-        report = SlackReport(None, target.channel, ENTRIES, template=template, **options)
+        board = {"board": args.board, "run_name": f"alpha={lr:g}"} if args.board else {}
+        report = SlackReport(None, target.channel, ENTRIES, template=template, **options,
+                             **board)
         trainers.append(build_trainer(report, args.epochs, args.batchsize, log_trigger,
                                       os.path.join(args.out, str(i)), alpha=lr))
     try:

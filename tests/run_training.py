@@ -87,6 +87,19 @@ class Die(training.Extension):
             print("GOING ON", flush=True)
 
 
+class Fail(training.Extension):
+    """Raises at epoch ``at``: the run ends ``[Failed]``."""
+
+    trigger = (1, "iteration")
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self, trainer) -> None:
+        if trainer.updater.epoch_detail >= self.at:
+            raise RuntimeError(f"failed at epoch {self.at}")
+
+
 class AtFirstIteration(training.Extension):
     """Runs :meth:`once` at the first iteration only."""
 
@@ -176,6 +189,10 @@ def main() -> None:
     parser.add_argument("--proxy", default=None, help="the client's proxy URL")
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
                         help="a header of the client's")
+    parser.add_argument("--board", default=None, help="the board's name (board=)")
+    parser.add_argument("--run-name", default=None)
+    parser.add_argument("--fail-at", type=int, default=None, metavar="EPOCH",
+                        help="raise an exception at that epoch (a [Failed] run)")
     parser.add_argument("--hold", nargs=2, action="append", default=[],
                         metavar=("ITERATION", "FILE"),
                         help="at ITERATION, wait until FILE exists (repeatable)")
@@ -198,7 +215,8 @@ def main() -> None:
                          exit_timeout=args.exit_timeout, lost_after=args.lost_after,
                          finish_mentions=args.mentions, watchdog=not args.no_watchdog,
                          stall_after=None if args.stall_after == "none" else args.stall_after,
-                         template="{status} {args}\n{content}")
+                         template="{status} {args}\n{content}", board=args.board,
+                         run_name=args.run_name)
     extra = [Pace(args.sleep)]
     if args.die:
         extra.append(Die(args.die, args.die_at, args.hang_file))
@@ -207,11 +225,14 @@ def main() -> None:
     if args.pool:
         extra.append(PoolTerminate())
     extra += [Hold(int(at), path) for at, path in args.hold]
+    if args.fail_at is not None:
+        extra.append(Fail(args.fail_at))
     trainer = make_trainer(report, epochs=args.epochs,
                            log_trigger=(1, "iteration") if args.per_iteration else (1, "epoch"),
                            extra=extra)
     trainer.run()
-    print("TS", report.live.ts, "UPDATES", report.live.updates, flush=True)
+    if report.live is not None:  # a silent rank has none
+        print("TS", report.live.ts, "UPDATES", report.live.updates, flush=True)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ SAMPLES = {
     "store": ({"store": "redis://:secret@127.0.0.1:9/0"}, {}),
     "layout": ({"layout": "blocks"}, {}),
     "chart": ({"chart": [["main/loss", "validation/main/loss"]]}, {"layout": "blocks"}),
+    "board": ({"board": "lr-sweep"}, {}),
+    "run_name": ({"run_name": "lr={main/loss}"}, {"board": "lr-sweep"}),
+    "board_thread": ({"board_thread": False}, {"board": "lr-sweep"}),
 }
 
 

@@ -21,7 +21,8 @@ from chainer_slack_report.transport import slack_errors
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
-PAGES = ["index", "quickstart", "loops", "layouts", "slack-app", "rate-limits", "endings",
+PAGES = ["index", "quickstart", "loops", "layouts", "slack-app", "rate-limits", "sweeps",
+         "endings",
          "distributed",
          "troubleshooting", "migrating", "benchmarks", "api/index", "api/chainer", "api/core",
          "api/rendering", "api/testing", "api/loops"]

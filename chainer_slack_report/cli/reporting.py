@@ -50,6 +50,14 @@ def report_options() -> argparse.ArgumentParser:
                              "Slack's rate budget in: redis://host:port/db (default: "
                              "$CHAINER_SLACK_REPORT_STORE, which is where a URL with a "
                              "password goes; else this host's state file)")
+    report.add_argument("--board", metavar="NAME", default=None,
+                        help="show this run as one row of the sweep's board NAME: one "
+                             "message for every run of the token and channel with that "
+                             "name, this run's own message a reply in its thread")
+    report.add_argument("--run-name", metavar="T", default=None,
+                        help="the run's name on the board, a template as --template's "
+                             "(default: the arguments the board's runs differ in, else "
+                             "host and PID)")
     hidden = argparse.SUPPRESS
     report.add_argument("--min-interval", type=non_negative, default=1.2, help=hidden)
     report.add_argument("--update-limit", type=update_limit, default=(50, 60.0), help=hidden)
@@ -101,7 +109,7 @@ def make_report(args: argparse.Namespace, parser: argparse.ArgumentParser,
                 "client": args.client, "template": args.template,
                 "finish_mentions": args.mention, "min_interval": args.min_interval,
                 "update_limit": args.update_limit, "flush_timeout": args.flush_timeout,
-                "store": args.store,
+                "store": args.store, "board": args.board, "run_name": args.run_name,
                 "watchdog": False, **(options or {})})
             report = RunReport(None, args.channel, entries, options, **kwargs)
         except (TypeError, ValueError) as exc:

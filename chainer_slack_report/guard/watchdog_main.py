@@ -34,6 +34,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from ..assembly import Assembly, ReportDescription
+from ..board.member import BOARD_RUN, board_spec, keeper_of
 from ..job.fatal import parse_fatal_error
 from ..job.oom import oom_counters, oom_verdict
 from ..job.procfs import OtherProcess
@@ -189,6 +190,11 @@ def _report_death(run: _Run, parent: _Parent, client, budget, died_at: float,
             outcome = Outcome.lost(f"{where} ended without a final report (SIGKILL or "
                                    f"os._exit?)")
     run.message.end(outcome, run.elapsed_at(died_at))
+    if run.options.board is not None:  # the run's row on its sweep's board says how it ended
+        spec = board_spec(run.options, run.description.run_info[BOARD_RUN])
+        keeper = keeper_of(spec, run.message, client, run.description.channel, budget)
+        if keeper is not None:
+            keeper.end_now()
     ref = run.ref
     live = run.assembly.live_message(client, ref=tuple(ref) if ref else None, min_interval=0.0,
                                      budget=budget, name="SlackReport-watchdog")

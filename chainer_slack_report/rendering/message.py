@@ -137,6 +137,9 @@ class ReportMessage:
         # Latest value of every key ever reported; entries show a dash until then.
         self._latest: dict = dict.fromkeys(self.entries, NOT_REPORTED)
         self._lock = threading.Lock()
+        #: ``tap(observation)`` for each row as a render takes it in (worker thread), e.g.
+        #: a sweep board's chart of a key.
+        self.taps: List[Callable[[Mapping[str, object]], None]] = []
 
     # -- training thread -----------------------------------------------------
     def push(self, observations: Iterable[Mapping[str, object]]) -> None:
@@ -204,6 +207,23 @@ class ReportMessage:
                 items.append(f"{key} {shown}")
             return escape(", ".join(items[:max_items]))
 
+    def latest_values(self) -> dict:
+        """Entry → its newest value, for the entries reported so far (a sweep's board row).
+        Read on a worker thread."""
+        with self._lock:
+            self._drain()
+            return {key: value for key, value in self._latest.items()
+                    if key in self.entries and value is not NOT_REPORTED}
+
+    def fill(self, template: Template) -> str:
+        """``template`` with this message's placeholder values (escaped mrkdwn, as
+        :meth:`render` fills them; ``{content}`` empty).  Read on a worker thread."""
+        with self._lock:
+            self._drain()
+            values = self._values()
+            values["content"] = Mrkdwn("")
+            return template.render(values)
+
     @property
     def elapsed(self) -> float:
         """Seconds since the run started: frozen at the end, else :attr:`clock`."""
@@ -268,6 +288,8 @@ class ReportMessage:
         while pending:
             observation = pending.popleft()
             latest.update(observation)
+            for tap in self.taps:
+                tap(observation)
             for key, series in self.series.items():
                 if key in observation:
                     series.add(observation[key])

@@ -50,6 +50,7 @@ _MIN_BYTES = 400  # below this a msg_too_long budget cut is not worth it
 #: overwritten by it, so it is sent again once this has passed.  (Slack documents no bound;
 #: this is a judgment: three times what the answer itself was allowed.)
 LATE_REQUEST_FACTOR = 3.0
+_PARENT_POLL = 0.2  # seconds between two looks for the thread a post waits for
 
 
 class LiveMessage:
@@ -87,6 +88,11 @@ class LiveMessage:
         site (UserSite or None): The user's line that the worker's warnings
             point at (:func:`~chainer_slack_report.warning.user_site`, e.g. the
             report's constructor call).
+        thread_ts (callable or None): ``thread_ts() -> str or None``, asked on
+            the worker before each post of the message: the ``ts`` of a message
+            whose thread it is posted in (a sweep's board), ``""`` to post it
+            top-level, None while that is not known yet (the post waits).  None
+            (the default): top-level.
 
     A message continued from ``channel_id`` and ``ts`` may show blocks (those
     of the run, for a watchdog): its first text-only update clears them.
@@ -99,7 +105,8 @@ class LiveMessage:
                  channel_id: Optional[str] = None, ts: Optional[str] = None,
                  budget: Optional[RunBudget] = None,
                  on_posted: Optional[Callable[[str, str], None]] = None,
-                 site: Optional[UserSite] = None) -> None:
+                 site: Optional[UserSite] = None,
+                 thread_ts: Optional[Callable[[], Optional[str]]] = None) -> None:
         self._client = client
         self._site = site
         self._channel = channel
@@ -110,6 +117,7 @@ class LiveMessage:
         self.max_bytes = max_bytes
         self._prepare = list(prepare)
         self._on_posted = on_posted
+        self._thread_ts = thread_ts
         self.channel_id: Optional[str] = channel_id if ts else None  #: from chat.postMessage
         self.ts: Optional[str] = ts if channel_id else None  #: the live message's ts
         self.final_text: Optional[str] = None  #: the last final text rendered
@@ -302,9 +310,14 @@ class LiveMessage:
         if (text, blocks or None) == self._sent and self.ts is not None:
             return True
         if self.ts is None:
+            parent = self._thread_ts() if self._thread_ts is not None else ""
+            if parent is None:  # the thread to post in is not known yet
+                self.pacing.hold(_PARENT_POLL)
+                return False
             response = self._request("chat.postMessage", final, channel=self._channel,
                                      text=text, unfurl_links=False, unfurl_media=False,
-                                     **({"blocks": blocks} if blocks else {}))
+                                     **({"blocks": blocks} if blocks else {}),
+                                     **({"thread_ts": parent} if parent else {}))
             if response is None:
                 return False
             self.channel_id, self.ts = response["channel"], response["ts"]

@@ -31,7 +31,7 @@ from typing import Callable, Optional, TypeVar
 
 from ...warning import SlackReportWarning
 from .state import State
-from .store import BudgetStore, Busy, Change, Look
+from .store import BudgetStore, Busy, Change, Document, Look
 from .store_url import StoreURL, mask
 
 __all__ = ["KEY_PREFIX", "KEY_TTL", "SOCKET_TIMEOUT", "RETRY_AFTER", "RedisStore",
@@ -80,6 +80,10 @@ class RedisStore:
             :class:`~.store.Busy`.
         clock (callable or None): None (the default): the server's ``TIME``;
             tests inject a clock of their own.
+        prefix (str): The key's prefix; default :data:`KEY_PREFIX` (a budget's).
+        document (type): What the key holds (:data:`~.store.Document`); default
+            the budget's :class:`~.state.State`.
+        what (str): What the state is, as the warning names it.
 
     Raises:
         ImportError: redis-py is not installed.
@@ -89,11 +93,15 @@ class RedisStore:
     """
 
     def __init__(self, url: StoreURL, name: str, *, fallback: Callable[[], BudgetStore],
-                 lock_timeout: float, clock: Optional[Callable[[], float]] = None) -> None:
+                 lock_timeout: float, clock: Optional[Callable[[], float]] = None,
+                 prefix: str = KEY_PREFIX, document: Document = State,
+                 what: str = "the shared Slack rate budget") -> None:
         import redis
 
         self.url = url
-        self.key = KEY_PREFIX + name
+        self.key = prefix + name
+        self._document = document
+        self._what = what
         self._errors = (redis.RedisError, OSError)
         self._watch_error = redis.WatchError
         self._client = redis_client(url)
@@ -152,7 +160,7 @@ class RedisStore:
                     pipe.get(self.key)
                     server_time, raw = pipe.execute()
                 self._back()
-                return fn(State.from_json(raw or b""), self._now(server_time))
+                return fn(self._document.from_json(raw or b""), self._now(server_time))
             except self._errors as exc:
                 self._lost(exc)
         return self._local().view(fn)
@@ -180,7 +188,7 @@ class RedisStore:
                 try:
                     pipe.watch(self.key)
                     now = self._now(pipe.time())
-                    state = State.from_json(pipe.get(self.key) or b"")
+                    state = self._document.from_json(pipe.get(self.key) or b"")
                     result, changed = fn(state, now)
                     if changed:
                         pipe.multi()
@@ -220,8 +228,8 @@ class RedisStore:
             return
         when = "lost" if self._answered else "not reachable"
         warnings.warn(
-            f"chainer_slack_report: the shared Slack rate budget's Redis at {self.url.where} "
-            f"is {when} ({what}); meanwhile this host's runs share the budget in its state "
+            f"chainer_slack_report: {self._what}'s Redis at {self.url.where} "
+            f"is {when} ({what}); meanwhile this host's runs share it in its state "
             f"file and adapt to Slack's 429s, and it is tried again every {RETRY_AFTER:g} s",
             SlackReportWarning, stacklevel=2)
 

@@ -37,6 +37,12 @@ _EPS = 1e-9
 # the budget's window can reach Slack before the oldest call left Slack's.  One call in
 # this many of a full window is left unused for that (50 a minute: priority calls take 48).
 _ARRIVAL_MARGIN = 25
+#: Run ids of this prefix are a sweep's board (its keeper's ``fair=False`` calls): they do
+#: not count as runs, and while one is active the runs' own non-priority calls leave it
+#: :data:`BOARD_SHARE` of each window.
+BOARD_PREFIX = "board:"
+#: Fraction of each window the runs' own non-priority calls leave to an active board.
+BOARD_SHARE = 0.4
 
 
 def _pid_alive(pid: int) -> bool:
@@ -51,13 +57,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _cap(effective: float, reserve: float, priority: bool) -> int:
+def _cap(effective: float, reserve: float, priority: bool, kept: float = 0.0) -> int:
     """Calls per window a priority call (all of it, less one call in
-    :data:`_ARRIVAL_MARGIN`) or another call (1 - reserve) may use."""
+    :data:`_ARRIVAL_MARGIN`) or another call (1 - reserve - kept) may use."""
     if priority:
         calls = int(math.floor(effective + _EPS))
         return max(1, calls - calls // _ARRIVAL_MARGIN)
-    return max(1, int(math.floor(effective * (1.0 - reserve) + _EPS)))
+    return max(1, int(math.floor(effective * max(0.0, 1.0 - reserve - kept) + _EPS)))
 
 
 class SharedBudget:
@@ -230,7 +236,8 @@ class SharedBudget:
         return bucket, False
 
     def _active(self, state: State, now: float) -> int:
-        return sum(1 for run in state.runs.values() if self._alive(run, now))
+        return sum(1 for run_id, run in state.runs.items()
+                   if not run_id.startswith(BOARD_PREFIX) and self._alive(run, now))
 
     def _effective(self, state: State, key: str, limit: Limit) -> float:
         """``limit.calls``, cut by the 429s bucket ``key`` met."""
@@ -267,7 +274,8 @@ class SharedBudget:
             return None, state.runs.pop(run_id, None) is not None or changed
         self._quiet(fn, "leave")
 
-    def try_acquire(self, key: str, limit: Limit, *, run_id: str, priority: bool = False) -> float:
+    def try_acquire(self, key: str, limit: Limit, *, run_id: str, priority: bool = False,
+                    fair: bool = True) -> float:
         """Take one call of bucket ``key`` now, if the budget allows it.
 
         Args:
@@ -281,6 +289,12 @@ class SharedBudget:
                 nominal ``limit`` rather than the limit cut by 429s (less one
                 call in 25, for the time a call takes to reach Slack: 48 of
                 :data:`.CHAT_UPDATE`'s 50).
+            fair (bool): Hold a non-priority call to the run's fair interval
+                (default).  False: only to the window less the reserve — a
+                sweep's board (``run_id`` starting with :data:`BOARD_PREFIX`),
+                which serves every run at once: while one asks, the runs' own
+                non-priority calls leave it :data:`BOARD_SHARE` of the window, so
+                final states go first, then the board, then the runs' messages.
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise
@@ -299,18 +313,21 @@ class SharedBudget:
             grants = bucket.grants
             # A priority call is held to Slack's own limit, not to the AIMD guess:
             # only Retry-After and the nominal window delay a final report.
-            cap = _cap(bucket.calls if priority else bucket.effective, self.reserve, priority)
+            board = fair and any(r.startswith(BOARD_PREFIX) for r in state.runs)
+            cap = _cap(bucket.calls if priority else bucket.effective, self.reserve, priority,
+                       BOARD_SHARE if board else 0.0)
             wait = 0.0
             if len(grants) >= cap:  # the oldest grant that must leave the window first
                 wait = grants[len(grants) - cap] + limit.per - now
             run = state.runs[run_id]
-            if not priority and key in run.last_call:  # state.runs holds only active runs now
-                interval = self._interval(state, len(state.runs), key, limit)
+            # state.runs holds only active runs now
+            if not priority and fair and key in run.last_call:
+                interval = self._interval(state, self._active(state, now), key, limit)
                 wait = max(wait, run.last_call[key] + interval - now)
             if wait > 0.0:
                 return max(wait, _MIN_WAIT), changed
             grants.append(now)
-            if not priority:
+            if not priority and fair:
                 run.last_call[key] = now
             return 0.0, True
         try:

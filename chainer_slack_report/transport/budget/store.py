@@ -1,6 +1,9 @@
-"""Where a shared budget's state lives, and how a change to it is made atomic.
+"""Where a shared state lives, and how a change to it is made atomic.
 
-:class:`BudgetStore` keeps one budget's :class:`~.state.State` in a file of
+:class:`BudgetStore` keeps one shared document — a budget's
+:class:`~.state.State`, or any type with the same ``from_json(bytes)`` /
+``to_json() -> bytes`` pair (a sweep's board,
+:class:`~chainer_slack_report.board.state.BoardState`) — in a file of
 the state directory, changed only under a ``filelock`` lock (so processes on
 the host take turns) and a threading lock (so threads of one process do);
 if the directory cannot be used it keeps the state in this process's memory
@@ -22,12 +25,16 @@ import filelock
 from ...warning import SlackReportWarning
 from .state import State
 
-__all__ = ["STATE_DIR_ENV", "default_state_dir", "state_name", "Busy", "BudgetStore"]
+__all__ = ["STATE_DIR_ENV", "default_state_dir", "state_name", "Busy", "BudgetStore", "Document"]
 
 #: Environment variable naming the directory of the shared state files.
 STATE_DIR_ENV = "CHAINER_SLACK_REPORT_STATE_DIR"
 
 _T = TypeVar("_T")
+#: The type of the document a store keeps: ``Document.from_json(data: bytes)`` reads what
+#: ``to_json()`` wrote (anything malformed, or ``b""``, gives a fresh document) and
+#: ``Document()`` is a fresh one.  Default :class:`~.state.State`.
+Document = type
 #: ``fn(state, now) -> (result, changed)``: a change; ``state`` is written back if changed.
 Change = Callable[[State, float], Tuple[_T, bool]]
 #: ``fn(state, now) -> result``: a look that changes nothing.
@@ -97,9 +104,9 @@ class _MemoryStore:
 
     path: Optional[str] = None
 
-    def __init__(self) -> None:
+    def __init__(self, document: Document = State) -> None:
         self.guard = _Guard()
-        self.state = State()
+        self.state = document()
 
     def update(self, fn: Change[_T], clock: Callable[[], float]) -> _T:
         with self.guard.lock:
@@ -118,7 +125,9 @@ class _FileStore:
     lock; a process killed mid-write leaves the old state.
     """
 
-    def __init__(self, directory: str, name: str, lock_timeout: float) -> None:
+    def __init__(self, directory: str, name: str, lock_timeout: float,
+                 document: Document = State) -> None:
+        self._document = document
         self.path = os.path.join(directory, name + ".json")
         self._tmp = self.path + ".tmp"
         self._lock = filelock.FileLock(os.path.join(directory, name + ".lock"))
@@ -144,16 +153,17 @@ class _FileStore:
         except filelock.Timeout:
             raise Busy() from None
 
-    def _read(self) -> State:
+    def _read(self):
         try:
             with open(self.path, "rb") as f:
-                state = State.from_json(f.read())
+                state = self._document.from_json(f.read())
         except FileNotFoundError:
-            return State()
-        if state.reset and self.path not in _WARNED:
+            return self._document()
+        reset = getattr(state, "reset", None)
+        if reset and self.path not in _WARNED:
             _WARNED.add(self.path)
             warnings.warn(f"chainer_slack_report: the shared Slack rate budget's state file "
-                          f"{self.path!r} held a value out of range ({state.reset}); it is "
+                          f"{self.path!r} held a value out of range ({reset}); it is "
                           f"started afresh", SlackReportWarning, stacklevel=2)
         return state
 
@@ -178,14 +188,17 @@ class _FileStore:
 
 
 class BudgetStore:
-    """One budget's state: in ``<state_dir>/<name>.json``, or in this process only.
+    """One shared document: in ``<state_dir>/<name>.json``, or in this process only.
 
     Args:
         state_dir (str): The directory of the state files; created if missing.
-        name (str): The state's name (:func:`state_name`).
+        name (str): The state's name (:func:`state_name`; a board's state has its own).
         lock_timeout (float): Seconds to wait for the file lock before one
             operation gives up with :class:`Busy`.
         clock (callable): Time in seconds, read once per operation, under the lock.
+        document (type): What the file holds (:data:`Document`); default the
+            budget's :class:`~.state.State`.
+        what (str): What the state is, as the warning names it.
 
     If the directory cannot be created or written — now, or later (it went
     away, the disk is full) — the state is kept in this process only, and
@@ -197,10 +210,13 @@ class BudgetStore:
     checks_pids = True
 
     def __init__(self, state_dir: str, name: str, *, lock_timeout: float,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], document: Document = State,
+                 what: str = "the shared Slack rate budget") -> None:
         self.state_dir = state_dir
         self._name = name
         self._clock = clock
+        self._document = document
+        self._what = what
         self._store = self._open(lock_timeout)
 
     @property
@@ -241,7 +257,7 @@ class BudgetStore:
             if directory.startswith("~"):  # expanduser found no home directory
                 raise OSError(f"no home directory to expand {directory!r}")
             os.makedirs(directory, exist_ok=True)
-            store = _FileStore(directory, self._name, lock_timeout)
+            store = _FileStore(directory, self._name, lock_timeout, self._document)
         except OSError as exc:
             return self._fall_back(exc)
         try:
@@ -254,13 +270,15 @@ class BudgetStore:
 
     def _fall_back(self, exc: OSError) -> _MemoryStore:
         with _REGISTRY_LOCK:
-            store = _MEMORY.setdefault(self._name, _MemoryStore())
+            store = _MEMORY.get(self._name)
+            if store is None:
+                store = _MEMORY[self._name] = _MemoryStore(self._document)
             first = self.state_dir not in _WARNED
             _WARNED.add(self.state_dir)
         if first:
             reason = exc.strerror or str(exc)
             warnings.warn(
-                f"chainer_slack_report: cannot keep the shared Slack rate budget in "
+                f"chainer_slack_report: cannot keep {self._what} in "
                 f"{self.state_dir!r} ({type(exc).__name__}: {reason}); keeping it in this "
                 f"process only, so other processes on this host do not coordinate their Slack "
                 f"calls with it. Set {STATE_DIR_ENV} to a writable directory.",

@@ -1,0 +1,329 @@
+"""A run's part in a sweep's board: its row published, and the board kept while it leads.
+
+Every run with ``board=`` has one :class:`BoardKeeper`, a daemon thread of its
+own (never the training thread).  About once a second it publishes the run's
+newest row with a heartbeat to the board's shared state and tries to take or
+renew the lease (:meth:`~.state.BoardState.lead`).  The run that holds the lease
+keeps ONE board message — posted with ``chat.postMessage``, then edited with
+``chat.update`` at most every ``edit_interval`` seconds, through a
+:class:`~..transport.live_message.LiveMessage` that draws on the run's shared
+rate budget (:class:`BoardBudget`: after final states, before the runs' own
+messages).  When the holder ends it lets the lease go; when it dies the lease
+runs out (:data:`~.state.LEASE` seconds) — either way another run takes over.
+
+At its end a run publishes its final row; the run that finds every run of the
+board ended shows the board's final status, posts one reply in the board's
+thread with the counts (notifying ``finish_mentions``) and closes the board.
+The run's own message is posted in the board's thread (:meth:`BoardKeeper.thread_ts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple
+
+from ..rendering.board import BoardRow, board_blocks, board_text, headline
+from ..rendering.mentions import Mentions
+from ..transport.budget import RunBudget
+from ..transport.budget.shared import BOARD_PREFIX
+from ..transport.budget.store import Busy
+from ..transport.live_message import LiveMessage
+from ..transport.pacing import Pacing
+from ..transport.user_lookup import resolve_mentions
+from .state import LEASE, BoardState
+
+__all__ = ["BoardKeeper", "BoardLook", "BoardBudget", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two rows a run publishes (and two tries of the lease).
+TICK = 1.0
+#: Seconds between two edits of the board message at least (its pacing).
+EDIT_INTERVAL = 3.0
+#: Seconds a run's first post waits for the board message, before it is posted
+#: top-level instead.
+THREAD_WAIT = 15.0
+
+
+class BoardBudget(RunBudget):
+    """The board's draw on a run's shared budget: its calls are not held to a fair
+    interval, only to the window less the reserve (final states keep the reserve), and
+    while it is active the runs' own intermediate calls leave it a share of the window
+    (:data:`~..transport.budget.shared.BOARD_SHARE`); its pace is ``interval`` seconds.
+    It asks as ``board:<run id>``, which does not count as a run, from its first ask until
+    the board message's worker ends."""
+
+    def __init__(self, budget: RunBudget, interval: float) -> None:
+        super().__init__(budget.shared, budget.update_limit, BOARD_PREFIX + budget.run_id)
+        self.interval = interval
+
+    def join(self) -> None:
+        pass
+
+    def wait(self, method: str, channel: str, *, priority: bool) -> float:
+        key, limit = self._bucket(method, channel)
+        return self.shared.try_acquire(key, limit, run_id=self.run_id, priority=priority,
+                                       fair=False)
+
+    def update_interval(self) -> float:
+        return self.interval
+
+
+@dataclass(frozen=True)
+class BoardLook:
+    """What the board message shows: the board's name, its entries and layout.
+
+    Attributes:
+        board (str): The board's name.
+        entries (tuple of str): Observation keys shown (at most 15 in the blocks layout).
+        layout (str): ``"text"`` or ``"blocks"``.
+        chart (str or None): In the blocks layout, a key charted across runs.
+        max_bytes (int): UTF-8 bytes of the board's text at most.
+    """
+
+    board: str
+    entries: Tuple[str, ...]
+    layout: str = "text"
+    chart: Optional[str] = None
+    max_bytes: int = 4000
+
+    def text(self, rows: Sequence[BoardRow], max_bytes: int) -> str:
+        return board_text(self.board, self.entries, rows, max_bytes=max_bytes)
+
+    def blocks(self, rows: Sequence[BoardRow]) -> list:
+        return board_blocks(self.board, self.entries, rows, chart=self.chart)
+
+
+class BoardKeeper:
+    """One run's part in board ``board``.
+
+    Args:
+        look (BoardLook): What the board message shows.
+        store: The board's store (:func:`~.store.open_board_store`).
+        client (slack_sdk.WebClient): Calls Slack (from this keeper's thread only).
+        channel (str): Channel ID or name of the board message.
+        row (callable): ``row() -> BoardRow``, the run's newest row (``name`` "" for
+            the default name); called on the keeper's thread.
+        run_id (str): This run's id, unique across the board's hosts.
+        argv (list of str): The run's command line (default names compare them).
+        budget (RunBudget or None): The run's shared rate budget.
+        mentions (Mentions or None): Notified by the reply that the board ended.
+        tick (float): Seconds between two publications.
+        edit_interval (float): Seconds between two edits of the board message at least.
+        thread_wait (float): Seconds :meth:`thread_ts` waits for the board message.
+        http_timeout (float): Seconds one Slack request may take.
+        spec (dict or None): What made this keeper (:func:`~.member.keeper_of`), kept as
+            :attr:`spec` for the run's watchdog.
+    """
+
+    def __init__(self, look: BoardLook, store, client, channel: str,
+                 row: Callable[[], BoardRow], *, run_id: str, argv: Sequence[str] = (),
+                 budget: Optional[RunBudget] = None, mentions: Optional[Mentions] = None,
+                 tick: float = TICK, edit_interval: float = EDIT_INTERVAL,
+                 thread_wait: float = THREAD_WAIT, http_timeout: float = 10.0,
+                 spec: Optional[dict] = None) -> None:
+        self.look = look
+        self.board = look.board
+        self.spec = spec  #: JSON-friendly: how to make this keeper again (the watchdog)
+        self.run_id = run_id
+        self._store, self._client, self._channel = store, client, channel
+        self._row = row
+        self._argv = list(argv)
+        self._fallback = f"{socket.gethostname()}:{os.getpid()}"
+        self._budget = budget
+        self._mentions = mentions if mentions is not None else Mentions(None)
+        self._tick = tick
+        self._edit_interval = edit_interval
+        self._thread_wait = thread_wait
+        self._http_timeout = http_timeout
+        self._started = time.monotonic()
+        self._ending = threading.Event()
+        self._done = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._snapshot: Optional[BoardState] = None  # the state as last published
+        self._now = 0.0
+        self._live: Optional[LiveMessage] = None  # the board message, while leading
+        self._ts: Optional[str] = None  # the board message's ts, once known
+        self.leading = False  #: this run holds the lease now
+        self.closed = False  #: this run closed the board (every run had ended)
+
+    # -- the run's side -------------------------------------------------------------
+    def start(self) -> None:
+        """Start the keeper's thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name=f"SlackReport-board-{self.board}")
+            self._thread.start()
+
+    def thread_ts(self) -> Optional[str]:
+        """For the run's own message (``LiveMessage(thread_ts=…)``): the board message's
+        ``ts`` once known; ``""`` (top-level) once :attr:`thread_wait` seconds passed
+        without one or the keeper ended; None meanwhile."""
+        if self._ts:
+            return self._ts
+        if self._done.is_set() or time.monotonic() - self._started >= self._thread_wait:
+            return ""
+        return None
+
+    def end(self) -> None:
+        """The run ended: publish its final row (``row()`` now says so) and, if it leads or
+        is the last, show the board once more.  Returns at once."""
+        self._ending.set()
+
+    def end_now(self) -> None:
+        """The run ended: publish its final row and show the board, on the calling thread
+        (a watchdog reporting the run's death; the keeper's thread never started)."""
+        self._ending.set()
+        self._run()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Wait up to ``timeout`` seconds for the keeper to finish after :meth:`end`."""
+        return self._done.wait(timeout)
+
+    # -- the keeper's thread ------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while not self._ending.is_set():
+                self._step()
+                self._ending.wait(self._tick)
+            self._finish()
+        except Exception:  # noqa: BLE001 - the board never harms the run
+            logger.exception("the board %r keeper stopped", self.board)
+        finally:
+            self._stop_live(abandon=True)
+            self._done.set()
+
+    def _publish(self):
+        """Publish the row, try the lease; (leading, all runs ended)."""
+        row = self._row()
+
+        def fn(state: BoardState, now: float):
+            state.publish(now, self.run_id, row, argv=self._argv, fallback=self._fallback)
+            leading = state.lead(now, self.run_id)
+            self._snapshot, self._now = _copy(state), now
+            return (leading, state.all_ended(now), state.closed_at is not None), True
+        try:
+            return self._store.update(fn)
+        except Busy:
+            return False, False, False
+
+    def _step(self) -> None:
+        leading, _, _ = self._publish()
+        self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
+        self.leading = leading
+        if leading:
+            self._keep()
+        else:
+            self._stop_live(abandon=True)
+
+    def _keep(self) -> None:
+        """Lead: post the board, or edit it with the newest rows."""
+        if self._live is None:
+            snapshot = self._snapshot
+            self._live = LiveMessage(
+                self._client, self._channel, self._render, render_blocks=(
+                    self._render_blocks if self.look.layout == "blocks" else None),
+                pacing=Pacing(min_interval=self._edit_interval), max_bytes=self.look.max_bytes,
+                prepare=([lambda c: resolve_mentions(self._mentions, c)]
+                         if self._mentions.names else []),
+                name=f"SlackReport-board-{self.board}",
+                budget=(BoardBudget(self._budget, self._edit_interval)
+                        if self._budget is not None else None),
+                channel_id=snapshot.channel_id, ts=snapshot.ts, on_posted=self._posted)
+            self._live.start()
+        else:
+            self._live.touch()
+
+    def _finish(self) -> None:
+        """The run ended: its final row; the board shown once more by whoever leads."""
+        deadline = time.monotonic() + 4 * self._tick + LEASE
+        while True:
+            leading, ended, closed = self._publish()
+            self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
+            if closed or (not leading and not ended):
+                return  # a live run leads: it shows this run's final row
+            if leading:
+                break
+            if time.monotonic() >= deadline:  # every run ended, the lease held by a dead one
+                return
+            time.sleep(self._tick / 2)
+        if ended:
+            self._close()
+            return
+        self._keep()
+        live, self._live = self._live, None
+        live.close()
+        live.wait(self._http_timeout)
+        self._release()
+
+    def _close(self) -> None:
+        """Every run ended: the board's final status and the reply with the counts."""
+        self._keep()
+        live, self._live = self._live, None
+        rows = self._snapshot.rows(self._now)
+        text = headline(self.board, rows)
+        mentions = self._mentions
+
+        def reply() -> str:
+            who = mentions.render()
+            return f"{who + ' ' if who else ''}Every run has ended: {text}"
+        live.close(reply)
+        if not live.wait(2 * self._http_timeout):
+            live.abandon()
+            return
+
+        def fn(state: BoardState, now: float):
+            if state.all_ended(now):
+                state.closed_at = now
+            state.release(self.run_id)
+            return None, True
+        self._store.update(fn)
+        self.closed = True
+
+    def _release(self) -> None:
+        def fn(state: BoardState, now: float):
+            state.release(self.run_id)
+            return None, True
+        try:
+            self._store.update(fn)
+        except Busy:
+            pass  # the lease runs out by itself
+
+    def _posted(self, channel_id: str, ts: str) -> None:
+        """(the board message's worker) The board message was posted: every run learns it."""
+        self._ts = ts
+
+        def fn(state: BoardState, now: float):
+            if state.holder == self.run_id or state.ts is None:
+                state.channel_id, state.ts = channel_id, ts
+            return None, True
+        try:
+            self._store.update(fn)
+        except Busy:
+            logger.info("the board %r: its ts could not be written now", self.board)
+
+    def _stop_live(self, abandon: bool) -> None:
+        live, self._live = self._live, None
+        if live is not None and abandon:
+            live.abandon()
+            live.close()
+
+    # -- rendering (the board message's worker thread) --------------------------------------
+    def _rows(self):
+        snapshot = self._snapshot
+        return snapshot.rows(self._now) if snapshot is not None else []
+
+    def _render(self, max_bytes: int) -> str:
+        return self.look.text(self._rows(), max_bytes)
+
+    def _render_blocks(self, prefix: str) -> list:
+        return self.look.blocks(self._rows())
+
+
+def _copy(state: BoardState) -> BoardState:
+    return BoardState.from_json(state.to_json())
