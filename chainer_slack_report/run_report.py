@@ -439,7 +439,8 @@ class RunReport:
         """The final text is delivered or given up: nothing is left to guard."""
         self._phase = _Phase.ENDED
         if self._board is not None:  # its final row, and the board if this run leads
-            self._board.wait(self.options.flush_timeout)
+            if not self._board.wait(self.options.flush_timeout):
+                self._board.finish_at_exit(self.options.exit_timeout)
         guard, self._guard = self._guard, Guard()
         guard.done(wait=self.options.http_timeout + 1.0)  # after its first try to delete
                                                           # the lost-host notice

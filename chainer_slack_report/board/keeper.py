@@ -32,6 +32,7 @@ from ..rendering.mentions import Mentions
 from ..transport.budget import RunBudget
 from ..transport.budget.shared import BOARD_PREFIX
 from ..transport.budget.store import Busy
+from ..transport.deliveries import FINAL_DELIVERIES
 from ..transport.live_message import LiveMessage
 from ..transport.pacing import Pacing
 from ..transport.user_lookup import resolve_mentions
@@ -185,6 +186,13 @@ class BoardKeeper:
         """Wait up to ``timeout`` seconds for the keeper to finish after :meth:`end`."""
         return self._done.wait(timeout)
 
+    def finish_at_exit(self, exit_timeout: float) -> None:
+        """If the keeper has not finished yet (the final row, the board's last edit), let
+        the interpreter wait for it at exit, as for a final report still on its way
+        (:data:`~chainer_slack_report.transport.deliveries.FINAL_DELIVERIES`)."""
+        if not self._done.is_set():
+            FINAL_DELIVERIES.add(_KeeperEnding(self, exit_timeout))
+
     # -- the keeper's thread ------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -210,10 +218,10 @@ class BoardKeeper:
         try:
             return self._store.update(fn)
         except Busy:
-            return False, False, False
+            return None  # not published: the store stayed locked for its lock timeout
 
     def _step(self) -> None:
-        leading, _, _ = self._publish()
+        leading, _, _ = self._publish() or (False, False, False)
         self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
         self.leading = leading
         if leading:
@@ -243,7 +251,13 @@ class BoardKeeper:
         """The run ended: its final row; the board shown once more by whoever leads."""
         deadline = time.monotonic() + 4 * self._tick + LEASE
         while True:
-            leading, ended, closed = self._publish()
+            published = self._publish()
+            if published is None:  # the final row is not in yet: never give it up early
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(self._tick / 2)
+                continue
+            leading, ended, closed = published
             self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
             if closed or (not leading and not ended):
                 return  # a live run leads: it shows this run's final row
@@ -323,6 +337,21 @@ class BoardKeeper:
 
     def _render_blocks(self, prefix: str) -> list:
         return self.look.blocks(self._rows())
+
+
+class _KeeperEnding:
+    """A keeper's end as a final delivery (waited for at exit)."""
+
+    def __init__(self, keeper: BoardKeeper, exit_timeout: float) -> None:
+        self.keeper = keeper
+        self.exit_timeout = exit_timeout
+
+    @property
+    def delivered(self) -> bool:
+        return self.keeper._done.is_set()
+
+    def settle(self, timeout: float) -> bool:
+        return self.keeper.wait(timeout)
 
 
 def _copy(state: BoardState) -> BoardState:

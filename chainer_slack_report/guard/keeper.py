@@ -8,6 +8,7 @@ Slack, which is what it is for).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Callable, Optional
@@ -69,13 +70,11 @@ class KeeperGuard(Guard):
 
     def __init__(self, client, *, budget, lost_after: float, text: Callable[[float], str],
                  join_timeout: float, exit_timeout: float, site=None) -> None:
-        self._client = client
-        self._budget = budget
-        self._lost_after = lost_after
-        self._text = text
+        # notice(channel_id, ts) -> LostNotice: a notice for each message the run posts
+        self._notice = functools.partial(LostNotice, client, lost_after=lost_after, text=text,
+                                         budget=budget, site=site)
         self._join_timeout = join_timeout
         self._exit_timeout = exit_timeout
-        self._site = site
         self._keeper: Optional[NoticeKeeper] = None
         self._ending = False  # no new notice once the run ended
         self._lock = threading.Lock()
@@ -85,9 +84,8 @@ class KeeperGuard(Guard):
             if self._ending:
                 return
             old = self._keeper
-            self._keeper = NoticeKeeper(LostNotice(
-                self._client, channel_id, ts, lost_after=self._lost_after, text=self._text,
-                budget=self._budget, site=self._site), join_timeout=self._join_timeout)
+            self._keeper = NoticeKeeper(self._notice(channel_id, ts),
+                                        join_timeout=self._join_timeout)
         if old is not None:
             self._stop(old)
 
