@@ -251,3 +251,28 @@ def test_slack_refusing_the_report_prints_every_row_locally(slack_emulator):
     assert not run.available and slack_emulator.messages("general") == []
     assert out.getvalue().splitlines() == [format_header(ENTRIES)] + [
         format_row(ENTRIES, row) for row in rows(3)]
+
+
+def test_two_runs_of_a_loop_share_one_board(slack_emulator):
+    """board= in the loop flavour: two Runs of one process show in one board message, each
+    run's own message a reply in its thread."""
+    options = emulator_options(slack_emulator, board="loop-sweep")
+    with Run(None, "general", ENTRIES, run_name="lr=0.1", **options) as first, \
+            Run(None, "general", ENTRIES, run_name="lr=0.01", **options) as second:
+        for row in rows(3):
+            first.log(row)
+            second.log({**row, "loss": row["loss"] / 2})
+
+    def board_final():
+        messages = slack_emulator.messages("general")
+        return messages and "2 runs: 2 completed" in messages[0].text
+    assert wait_until(board_final, timeout=60), [m.text for m in
+                                                 slack_emulator.messages("general")]
+    messages = slack_emulator.messages("general")
+    assert len(messages) == 1  # the channel holds the board alone
+    board = messages[0]
+    names = [line.split()[0] for line in table_rows(board.text)]
+    assert sorted(names) == ["lr=0.01", "lr=0.1"]
+    assert wait_until(lambda: sum(r.text.startswith("[Completed]")
+                                  for r in slack_emulator.messages("general")[0].replies) == 2,
+                      timeout=60)
