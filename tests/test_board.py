@@ -241,15 +241,19 @@ def test_a_silent_rank_of_the_launcher_says_so_once(slack_emulator):
 
 def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     """With a window of 10 calls and a reserve of 0.2: the runs' own intermediate calls
-    get 8 alone, 4 while a board asks (BOARD_SHARE 0.4 kept for it); the board gets up
-    to 8, unheld by any fair interval; finals get all 10."""
-    from chainer_slack_report.transport.budget import Limit, SharedBudget
-    from chainer_slack_report.transport.budget.shared import BOARD_PREFIX
+    get 8 alone, 7 while a board asks (BOARD_SHARE 0.1 left free for it); the board gets
+    up to 8, unheld by any fair interval; finals get all 10; a board edit that shows a
+    new end goes before everything."""
+    from chainer_slack_report.board.budget import BoardBudget
+    from chainer_slack_report.outcome import Status
+    from chainer_slack_report.rendering.board import BoardRow
+    from chainer_slack_report.transport.budget import Limit, Rank, RunBudget, SharedBudget
 
     now = [1000.0]
     limit = Limit(10, 60.0)
     budget = SharedBudget("xoxb-test", "http://127.0.0.1/api/", state_dir=str(tmp_path),
                           reserve=0.2, clock=lambda: now[0])
+    board = BoardBudget(RunBudget(budget, limit, "k"), interval=3.0)
 
     def granted(run_id, n, **kwargs):
         got = 0
@@ -258,14 +262,33 @@ def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
             now[0] += 0.01
         return got
 
+    def board_edits(n):
+        got = 0
+        for _ in range(n):
+            got += board.wait("chat.update", "C1", priority=False) == 0.0
+            now[0] += 0.01
+        return got
+
     runs = [f"run-{i}" for i in range(8)]
     assert sum(granted(run, 1) for run in runs) == 8  # alone: the window less the reserve
     now[0] += 61.0
-    assert granted(BOARD_PREFIX + "k", 1, fair=False) == 1  # a board asks: it is active
-    assert sum(granted(run, 1) for run in runs) == 3  # 4 of 10 less the board's one
-    assert granted(BOARD_PREFIX + "k", 10, fair=False) == 4  # the board fills its share
-    assert sum(granted(run, 1, priority=True) for run in runs[:2]) == 2  # the reserve
+    assert board_edits(1) == 1  # a board asks: it is active
+    assert sum(granted(run, 1) for run in runs) == 6  # 7 of 10 less the board's one
+    assert board_edits(10) == 1  # the board fills the window less the reserve
     assert budget.active_runs() == 8  # a board is not a run
+    now[0] += 61.0
+    first_free = now[0] + 60.0  # run-0's final, granted now, leaves the window then
+    assert sum(granted(run, 1, rank=Rank.FINAL) for run in runs) == 8
+    ended = BoardRow(name="a", status=Status.COMPLETED, elapsed=1.0, values={})
+    board.rendering([ended])  # this edit shows an end: it goes before the finals waiting
+    assert granted("run-late", 2, rank=Rank.FINAL) == 2  # the window is full
+    assert budget.try_acquire("chat.update", limit, run_id="run-y", rank=Rank.FINAL) > 0.0
+    assert board.wait("chat.update", "C1", priority=False) > 0.0  # both wait
+    now[0] = first_free + 0.001  # one slot frees; run-y asks first
+    assert budget.try_acquire("chat.update", limit, run_id="run-y", rank=Rank.FINAL) > 0.0
+    assert board.wait("chat.update", "C1", priority=False) == 0.0  # the board's end goes
+    board.succeeded("chat.update", "C1")
+    assert not board.news
 
 
 def test_runs_on_two_hosts_share_a_board_through_redis(slack_emulator, redis_server, tmp_path):

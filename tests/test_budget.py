@@ -30,9 +30,11 @@ from chainer_slack_report.transport.budget import (
     CHAT_UPDATE,
     STATE_DIR_ENV,
     Limit,
+    Rank,
     SharedBudget,
     default_state_dir,
 )
+from chainer_slack_report.transport.budget.rank import PENDING_GRACE
 from chainer_slack_report.transport.budget.redis_store import KEY_PREFIX
 from chainer_slack_report.warning import SlackReportWarning
 
@@ -272,6 +274,87 @@ def test_try_acquire_holds_a_run_to_its_fair_interval(make, clock):
     budget.leave("b")  # alone: 1.5 s
     clock.now += 0.5
     assert budget.try_acquire(KEY, CHAT_UPDATE, run_id="a") == 0.0
+
+
+# -- the queue: which waiting call a freed slot goes to (injected clock) ---------------
+
+def _fill(budget, limit: Limit, calls: int, clock) -> None:
+    """``calls`` grants 0.1 s apart, of priority (held to no fair interval)."""
+    for _ in range(calls):
+        assert budget.try_acquire(KEY, limit, run_id="filler", rank=Rank.FINAL) == 0.0
+        clock.now += 0.1
+
+
+def test_a_freed_slot_goes_to_the_stalest_run_not_the_first_to_ask(make, clock):
+    """Two runs wait in a full window: the one whose last update is older gets the next
+    slot, although the fresher one asks first when it frees."""
+    budget = make(reserve=0.0)
+    limit = Limit(3, 10.0)  # three runs (with the filler): 10 s between a run's updates
+    assert budget.try_acquire(KEY, limit, run_id="stale") == 0.0  # its last update: 1000
+    clock.now = 1002.0
+    assert budget.try_acquire(KEY, limit, run_id="fresh") == 0.0
+    clock.now = 1012.0  # both past their fair interval
+    _fill(budget, limit, 3, clock)  # the window is full: 1012.0, 1012.1, 1012.2
+    clock.now = 1012.5
+    assert budget.try_acquire(KEY, limit, run_id="fresh") == pytest.approx(9.5)
+    assert budget.try_acquire(KEY, limit, run_id="stale") == pytest.approx(9.5)
+    clock.now = 1022.0  # 1012.0's slot frees; the fresh run asks first
+    assert budget.try_acquire(KEY, limit, run_id="fresh") == pytest.approx(0.1)  # 2nd in line
+    assert budget.try_acquire(KEY, limit, run_id="stale") == 0.0
+    assert budget.try_acquire(KEY, limit, run_id="fresh") == pytest.approx(0.1)
+    clock.now = 1022.1
+    assert budget.try_acquire(KEY, limit, run_id="fresh") == 0.0
+
+
+def test_finals_then_the_board_then_first_posts_then_updates_then_notices(make, clock):
+    """One slot frees at a time: the waiting calls get them in the order of their rank,
+    whatever the order they ask in."""
+    budget = make(reserve=0.0)
+    limit = Limit(3, 10.0)
+    _fill(budget, limit, 3, clock)  # grants at 1000.0, 1000.1, 1000.2
+    order = [Rank.NOTICE, Rank.UPDATE, Rank.POST, Rank.BOARD, Rank.FINAL, Rank.BOARD_FINAL]
+    for rank in order:  # the worst first: each better one queues ahead of it
+        assert budget.try_acquire(KEY, limit, run_id=f"r-{rank.name}", rank=rank) > 0.0
+    served = []
+    for free_at in (1010.0, 1010.1, 1010.2, 1020.0, 1020.1, 1020.2):
+        clock.now = free_at
+        for rank in order:  # each asks again, in the same (worst-first) order
+            if rank not in served and budget.try_acquire(
+                    KEY, limit, run_id=f"r-{rank.name}", rank=rank) == 0.0:
+                served.append(rank)
+        assert len(served) == len({*served}) and len(served) >= 1
+    assert served == sorted(order)
+
+
+def test_a_waiting_call_that_does_not_come_back_stops_holding_the_others(make, clock):
+    budget = make(reserve=0.0)
+    limit = Limit(1, 10.0)
+    _fill(budget, limit, 1, clock)  # the window is full until 1010.0
+    assert budget.try_acquire(KEY, limit, run_id="gone", rank=Rank.FINAL) == \
+        pytest.approx(10.0 - 0.1)
+    clock.now = 1010.0
+    assert budget.try_acquire(KEY, limit, run_id="here") > 0.0  # "gone" keeps its place
+    clock.now = 1010.0 + PENDING_GRACE  # ... until it is late by the grace
+    assert budget.try_acquire(KEY, limit, run_id="here") == 0.0
+
+
+def test_a_free_slot_is_taken_while_enough_are_left_for_the_better_calls(make, clock):
+    """A worse call need not wait behind a better one when the window has room for both."""
+    budget = make(reserve=0.0)
+    limit = Limit(4, 10.0)
+    _fill(budget, limit, 4, clock)
+    assert budget.try_acquire(KEY, limit, run_id="final", rank=Rank.FINAL) > 0.0
+    clock.now = 1010.15  # two slots free (1000.0's and 1000.1's): one for each
+    assert budget.try_acquire(KEY, limit, run_id="update") == 0.0
+    assert budget.try_acquire(KEY, limit, run_id="final", rank=Rank.FINAL) == 0.0
+
+
+def test_the_queue_survives_the_state_round_trip(make, clock, store):
+    budget = make(reserve=0.0)
+    _fill(budget, Limit(1, 10.0), 1, clock)
+    budget.try_acquire(KEY, Limit(1, 10.0), run_id="r", rank=Rank.BOARD)
+    kept = stored(budget, store)["buckets"][KEY]["waiting"]
+    assert kept == {"r/2": [2, pytest.approx(clock.now), pytest.approx(1010.0 + PENDING_GRACE)]}
 
 
 def test_runs_that_stop_asking_stop_counting(make, clock):

@@ -30,15 +30,15 @@ from typing import Callable, Optional, Sequence, Tuple
 from ..rendering.board import BoardRow, board_blocks, board_text, headline
 from ..rendering.mentions import Mentions
 from ..transport.budget import RunBudget
-from ..transport.budget.shared import BOARD_PREFIX
 from ..transport.budget.store import Busy
 from ..transport.deliveries import FINAL_DELIVERIES
 from ..transport.live_message import LiveMessage
 from ..transport.pacing import Pacing
 from ..transport.user_lookup import resolve_mentions
+from .budget import BoardBudget
 from .state import LEASE, BoardState
 
-__all__ = ["BoardKeeper", "BoardLook", "BoardBudget", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
+__all__ = ["BoardKeeper", "BoardLook", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,30 +49,6 @@ EDIT_INTERVAL = 3.0
 #: Seconds a run's first post waits for the board message, before it is posted
 #: top-level instead.
 THREAD_WAIT = 15.0
-
-
-class BoardBudget(RunBudget):
-    """The board's draw on a run's shared budget: its calls are not held to a fair
-    interval, only to the window less the reserve (final states keep the reserve), and
-    while it is active the runs' own intermediate calls leave it a share of the window
-    (:data:`~..transport.budget.shared.BOARD_SHARE`); its pace is ``interval`` seconds.
-    It asks as ``board:<run id>``, which does not count as a run, from its first ask until
-    the board message's worker ends."""
-
-    def __init__(self, budget: RunBudget, interval: float) -> None:
-        super().__init__(budget.shared, budget.update_limit, BOARD_PREFIX + budget.run_id)
-        self.interval = interval
-
-    def join(self) -> None:
-        pass
-
-    def wait(self, method: str, channel: str, *, priority: bool) -> float:
-        key, limit = self._bucket(method, channel)
-        return self.shared.try_acquire(key, limit, run_id=self.run_id, priority=priority,
-                                       fair=False)
-
-    def update_interval(self) -> float:
-        return self.interval
 
 
 @dataclass(frozen=True)
@@ -149,6 +125,7 @@ class BoardKeeper:
         self._snapshot: Optional[BoardState] = None  # the state as last published
         self._now = 0.0
         self._live: Optional[LiveMessage] = None  # the board message, while leading
+        self._board_budget: Optional[BoardBudget] = None  # its draw on the budget
         self._ts: Optional[str] = None  # the board message's ts, once known
         self.leading = False  #: this run holds the lease now
         self.closed = False  #: this run closed the board (every run had ended)
@@ -233,6 +210,8 @@ class BoardKeeper:
         """Lead: post the board, or edit it with the newest rows."""
         if self._live is None:
             snapshot = self._snapshot
+            self._board_budget = (BoardBudget(self._budget, self._edit_interval)
+                                  if self._budget is not None else None)
             self._live = LiveMessage(
                 self._client, self._channel, self._render, render_blocks=(
                     self._render_blocks if self.look.layout == "blocks" else None),
@@ -240,8 +219,7 @@ class BoardKeeper:
                 prepare=([lambda c: resolve_mentions(self._mentions, c)]
                          if self._mentions.names else []),
                 name=f"SlackReport-board-{self.board}",
-                budget=(BoardBudget(self._budget, self._edit_interval)
-                        if self._budget is not None else None),
+                budget=self._board_budget,
                 channel_id=snapshot.channel_id, ts=snapshot.ts, on_posted=self._posted)
             self._live.start()
         else:
@@ -330,7 +308,10 @@ class BoardKeeper:
     # -- rendering (the board message's worker thread) --------------------------------------
     def _rows(self):
         snapshot = self._snapshot
-        return snapshot.rows(self._now) if snapshot is not None else []
+        rows = snapshot.rows(self._now) if snapshot is not None else []
+        if self._board_budget is not None:
+            self._board_budget.rendering(rows)  # an edit showing a new end goes first
+        return rows
 
     def _render(self, max_bytes: int) -> str:
         return self.look.text(self._rows(), max_bytes)

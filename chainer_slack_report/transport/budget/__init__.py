@@ -10,6 +10,7 @@ Modules:
 
 * :mod:`.limits` — :class:`Limit` and Slack's limits :data:`CHAT_UPDATE`,
   :data:`CHAT_POST_MESSAGE`;
+* :mod:`.rank` — :class:`Rank`, which waiting call a freed slot goes to;
 * :mod:`.state` — the state (runs, buckets) as typed objects, and its JSON file form;
 * :mod:`.store` — where the state lives on a host (a locked file, or this process's memory);
 * :mod:`.store_url` — which Redis server, if any, the runs share (``store=``,
@@ -19,9 +20,10 @@ Modules:
 """
 
 from .limits import CHAT_POST_MESSAGE, CHAT_UPDATE, Limit
+from .rank import Rank
 from .shared import RunBudget, SharedBudget
 from .store import STATE_DIR_ENV, default_state_dir
 from .store_url import STORE_ENV, StoreURL, store_url
 
-__all__ = ["Limit", "CHAT_UPDATE", "CHAT_POST_MESSAGE", "SharedBudget", "RunBudget",
+__all__ = ["Limit", "CHAT_UPDATE", "CHAT_POST_MESSAGE", "SharedBudget", "RunBudget", "Rank",
            "STATE_DIR_ENV", "default_state_dir", "STORE_ENV", "StoreURL", "store_url"]

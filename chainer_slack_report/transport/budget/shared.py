@@ -18,6 +18,7 @@ import time
 from typing import Callable, Optional, Tuple, Union
 
 from .limits import CHAT_DELETE_SCHEDULED, CHAT_POST_MESSAGE, Limit
+from .rank import PENDING_GRACE, Rank, Waiting
 from .redis_store import RedisStore
 from .state import Bucket, Run, State, is_number
 from .store import BudgetStore, Busy, default_state_dir, state_name
@@ -37,12 +38,14 @@ _EPS = 1e-9
 # the budget's window can reach Slack before the oldest call left Slack's.  One call in
 # this many of a full window is left unused for that (50 a minute: priority calls take 48).
 _ARRIVAL_MARGIN = 25
-#: Run ids of this prefix are a sweep's board (its keeper's ``fair=False`` calls): they do
-#: not count as runs, and while one is active the runs' own non-priority calls leave it
+#: Run ids of this prefix are a sweep's board (its keeper's calls): they do not count as
+#: runs, and while one is active the runs' own non-priority calls leave it
 #: :data:`BOARD_SHARE` of each window.
 BOARD_PREFIX = "board:"
-#: Fraction of each window the runs' own non-priority calls leave to an active board.
-BOARD_SHARE = 0.4
+#: Fraction of each window the runs' own non-priority calls leave free for an active
+#: board: headroom, so that a board edit seldom waits for a slot (it is served before
+#: them anyway, :class:`~.rank.Rank`).  5 of :data:`.CHAT_UPDATE`'s 50 a minute.
+BOARD_SHARE = 0.1
 
 
 def _pid_alive(pid: int) -> bool:
@@ -64,6 +67,20 @@ def _cap(effective: float, reserve: float, priority: bool, kept: float = 0.0) ->
         calls = int(math.floor(effective + _EPS))
         return max(1, calls - calls // _ARRIVAL_MARGIN)
     return max(1, int(math.floor(effective * max(0.0, 1.0 - reserve - kept) + _EPS)))
+
+
+def _slot_wait(grants: list, cap: int, needed: int, per: float, now: float) -> float:
+    """Seconds until ``needed`` more calls fit in a window of ``per`` seconds that
+    holds at most ``cap`` calls and holds ``grants`` (times, oldest first); 0.0: now."""
+    # Once the oldest len - (cap - needed) grants have left the window, needed more fit.
+    index = len(grants) - cap + needed - 1
+    if index < 0:
+        return 0.0
+    if index < len(grants):
+        return max(0.0, grants[index] + per - now)
+    # More calls wait ahead than one window holds: at least the rest of this window.
+    last = grants[-1] + per - now if grants else 0.0
+    return max(0.0, last) + per * (index - len(grants) + 1) / max(1, cap)
 
 
 class SharedBudget:
@@ -202,7 +219,11 @@ class SharedBudget:
             if bucket.next_increase > max(latest_increase, now + bucket.per):
                 bucket.next_increase = max(latest_increase, now + bucket.per)
                 changed = True
-            if (not kept and bucket.blocked_until <= now
+            for who, entry in list(bucket.waiting.items()):
+                if entry.until <= now or entry.until > now + _MAX_RETRY_AFTER + PENDING_GRACE:
+                    del bucket.waiting[who]  # it did not come back (or a clock was off)
+                    changed = True
+            if (not kept and not bucket.waiting and bucket.blocked_until <= now
                     and bucket.effective >= bucket.calls):
                 del state.buckets[key]  # nothing left to remember
                 changed = True
@@ -275,59 +296,79 @@ class SharedBudget:
         self._quiet(fn, "leave")
 
     def try_acquire(self, key: str, limit: Limit, *, run_id: str, priority: bool = False,
-                    fair: bool = True) -> float:
+                    rank: Optional[Rank] = None) -> float:
         """Take one call of bucket ``key`` now, if the budget allows it.
 
         Args:
             key (str): The bucket: ``"chat.update"`` (per app) or
                 ``"chat.postMessage:<channel ID>"`` (per channel).
             limit (Limit): The bucket's limit, e.g. :data:`.CHAT_UPDATE`.
-            run_id (str): The asking run (this also heartbeats it).
-            priority (bool): A call that must not be crowded out (a final
-                update, a finish mention): it may use the reserve, is not
-                held to the run's fair interval, and counts against the
-                nominal ``limit`` rather than the limit cut by 429s (less one
-                call in 25, for the time a call takes to reach Slack: 48 of
-                :data:`.CHAT_UPDATE`'s 50).
-            fair (bool): Hold a non-priority call to the run's fair interval
-                (default).  False: only to the window less the reserve — a
-                sweep's board (``run_id`` starting with :data:`BOARD_PREFIX`),
-                which serves every run at once: while one asks, the runs' own
-                non-priority calls leave it :data:`BOARD_SHARE` of the window, so
-                final states go first, then the board, then the runs' messages.
+            run_id (str): The asking run (this also heartbeats it); a sweep's
+                board asks as ``board:<run id>`` (:data:`BOARD_PREFIX`), which
+                does not count as a run.
+            priority (bool): Short for ``rank=Rank.FINAL``.
+            rank (Rank or None): The call's place in the bucket's queue
+                (:class:`~.rank.Rank`); None: ``FINAL`` if ``priority``, else
+                ``UPDATE``.  Priority ranks (a final update, a finish mention)
+                may use the reserve, are not held to the run's fair interval,
+                and count against the nominal ``limit`` rather than the limit
+                cut by 429s (less one call in 25, for the time a call takes to
+                reach Slack: 48 of :data:`.CHAT_UPDATE`'s 50).  A board's ranks
+                are held only to the window less the reserve; while a board is
+                active, the runs' own non-priority calls leave it
+                :data:`BOARD_SHARE` of the window.
+
+        A call that must wait for a slot keeps its place in the bucket's queue
+        until it asks again (plus :data:`~.rank.PENDING_GRACE`): a slot goes to
+        the best-ranked call waiting — among a run's own intermediate updates,
+        to the run whose last one is oldest (stalest first) — and a call of a
+        worse rank may take a free slot only while enough are left for every
+        better one waiting.
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise
             the seconds to wait before asking again: until Slack's
-            ``Retry-After`` ends (for priority calls too), until a slot of the
-            window frees, or — for a non-priority call — until this run's fair
-            interval since its last non-priority call has passed.
+            ``Retry-After`` ends (for priority calls too), until the slot that
+            this call's place in the queue awaits frees, or — for a run's own
+            non-priority call — until its fair interval since its last one has passed.
         """
+        rank = rank if rank is not None else (Rank.FINAL if priority else Rank.UPDATE)
+        fair = not (rank.priority or rank.board)
+
         def fn(state: State, now: float) -> Tuple[float, bool]:
             changed = self._prune(state, now)
             changed = self._heartbeat(state, now, run_id, force=False) or changed
             bucket, made = self._bucket(state, key, limit)
             changed = changed or made
+            who = f"{run_id}/{int(rank)}"
             if bucket.blocked_until > now:
                 return bucket.blocked_until - now, changed
-            grants = bucket.grants
+            run = state.runs[run_id]  # state.runs holds only active runs now
+            if fair and key in run.last_call:
+                interval = self._interval(state, self._active(state, now), key, limit)
+                held = run.last_call[key] + interval - now
+                if held > 0.0:  # not asking yet: it holds no place in the queue
+                    changed = bucket.waiting.pop(who, None) is not None or changed
+                    return max(held, _MIN_WAIT), changed
             # A priority call is held to Slack's own limit, not to the AIMD guess:
             # only Retry-After and the nominal window delay a final report.
             board = fair and any(r.startswith(BOARD_PREFIX) for r in state.runs)
-            cap = _cap(bucket.calls if priority else bucket.effective, self.reserve, priority,
-                       BOARD_SHARE if board else 0.0)
-            wait = 0.0
-            if len(grants) >= cap:  # the oldest grant that must leave the window first
-                wait = grants[len(grants) - cap] + limit.per - now
-            run = state.runs[run_id]
-            # state.runs holds only active runs now
-            if not priority and fair and key in run.last_call:
-                interval = self._interval(state, self._active(state, now), key, limit)
-                wait = max(wait, run.last_call[key] + interval - now)
+            cap = _cap(bucket.calls if rank.priority else bucket.effective, self.reserve,
+                       rank.priority, BOARD_SHARE if board else 0.0)
+            entry = bucket.waiting.get(who)
+            since = (run.last_call.get(key, 0.0) if rank is Rank.UPDATE
+                     else entry.since if entry is not None else now)
+            mine = Waiting(rank=rank, since=since, until=now)
+            ahead = sum(1 for other, waiting in bucket.waiting.items()
+                        if other != who and waiting.key() < mine.key())
+            wait = _slot_wait(bucket.grants, cap, ahead + 1, limit.per, now)
             if wait > 0.0:
-                return max(wait, _MIN_WAIT), changed
-            grants.append(now)
-            if not priority and fair:
+                mine.until = now + wait + PENDING_GRACE
+                bucket.waiting[who] = mine
+                return max(wait, _MIN_WAIT), True
+            bucket.waiting.pop(who, None)
+            bucket.grants.append(now)
+            if fair:
                 run.last_call[key] = now
             return 0.0, True
         try:
@@ -454,9 +495,23 @@ class RunBudget:
         self.shared.leave(self.run_id)
 
     def wait(self, method: str, channel: str, *, priority: bool) -> float:
-        """0.0 if a call of ``method`` may go now (its slot is taken), else seconds to wait."""
+        """0.0 if a call of ``method`` may go now (its slot is taken), else seconds to wait.
+
+        ``priority``: a final update, a thread reply or a delete (:attr:`.Rank.FINAL`);
+        otherwise the method's rank: a first post (``chat.postMessage``) before an
+        intermediate ``chat.update``, before a ``chat.scheduleMessage``.
+        """
         key, limit = self._bucket(method, channel)
-        return self.shared.try_acquire(key, limit, run_id=self.run_id, priority=priority)
+        return self.shared.try_acquire(key, limit, run_id=self.run_id,
+                                       rank=self.rank(method, priority))
+
+    @staticmethod
+    def rank(method: str, priority: bool) -> Rank:
+        """The :class:`~.rank.Rank` of a run's own call of ``method``."""
+        if priority:
+            return Rank.FINAL
+        return {"chat.postMessage": Rank.POST,
+                "chat.scheduleMessage": Rank.NOTICE}.get(method, Rank.UPDATE)
 
     def rate_limited(self, method: str, channel: str, retry_after: float) -> None:
         """Slack answered a call of ``method`` with HTTP 429 and ``Retry-After`` (seconds)."""

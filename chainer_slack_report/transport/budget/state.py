@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .rank import Waiting
+
 __all__ = ["VERSION", "Run", "Bucket", "State", "is_number"]
 
 #: The largest PID a state file may name (Linux's ``pid_max`` is at most 2**22).
@@ -87,6 +89,8 @@ class Bucket:
         blocked_until (float): End of Slack's ``Retry-After`` block; no call before it.
         block_seconds (float): Length of that block (its ``Retry-After``).
         next_increase (float): Earliest time ``effective`` may grow by one again.
+        waiting (dict): Who waits for a slot: ``"<run id>/<rank>"`` →
+            :class:`~.rank.Waiting` (the queue a freed slot is given from).
     """
 
     calls: int
@@ -96,6 +100,7 @@ class Bucket:
     blocked_until: float
     block_seconds: float
     next_increase: float
+    waiting: Dict[str, Waiting] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, *, calls: int, per: float) -> Bucket:
@@ -117,12 +122,23 @@ class Bucket:
         calls = raw["calls"]
         if calls > MAX_CALLS:
             raise ValueError(f"{calls} calls a window is out of range")
+        queue = raw.get("waiting")
+        waiting = {}
+        for who, entry in (queue.items() if isinstance(queue, dict) else ()):
+            parsed = Waiting.from_json(entry)
+            if parsed is not None:
+                waiting[str(who)] = parsed
         return cls(calls=calls, per=max(0.0, float(raw["per"])),
                    effective=min(max(1.0, float(raw["effective"])), float(max(1, calls))),
                    grants=sorted(map(float, raw["grants"])),
                    blocked_until=float(raw["blocked_until"]),
                    block_seconds=max(0.0, float(raw["block_seconds"])),
-                   next_increase=float(raw["next_increase"]))
+                   next_increase=float(raw["next_increase"]), waiting=waiting)
+
+    def to_json(self) -> dict:
+        """The bucket as the state's JSON holds it."""
+        return {**{name: value for name, value in vars(self).items() if name != "waiting"},
+                "waiting": {who: entry.to_json() for who, entry in self.waiting.items()}}
 
 
 @dataclass
@@ -164,5 +180,6 @@ class State:
         """The state file's bytes: compact JSON of :data:`VERSION`'s layout."""
         return json.dumps({"version": VERSION,
                            "runs": {key: vars(run) for key, run in self.runs.items()},
-                           "buckets": {key: vars(bucket) for key, bucket in self.buckets.items()}},
+                           "buckets": {key: bucket.to_json()
+                                       for key, bucket in self.buckets.items()}},
                           separators=(",", ":")).encode()
