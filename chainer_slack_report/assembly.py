@@ -257,7 +257,8 @@ class Assembly:
         """A new share of the host's rate budget for ``client``'s token (None without
         ``update_limit``), in ``store`` when the options name one."""
         limit = self.options.update_limit
-        return None if limit is None else run_budget(client, limit, self.options.store)
+        return None if limit is None else run_budget(client, limit, self.options.store,
+                                                     channel=self.description.channel)
 
     def live_message(self, client, *, ref: Optional[Tuple[str, str]] = None,
                      refresh: Optional[float] = None, min_interval: Optional[float] = None,

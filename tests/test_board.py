@@ -242,8 +242,8 @@ def test_a_silent_rank_of_the_launcher_says_so_once(slack_emulator):
 def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     """With a window of 10 calls and a reserve of 0.2: the runs' own intermediate calls
     get 8 alone, 7 while a board asks (BOARD_SHARE 0.1 left free for it); the board gets
-    up to 8, unheld by any fair interval; finals get all 10; a board edit that shows a
-    new end goes before everything."""
+    up to 8, unheld by any fair interval; finals get 9 (one is left for the board); a
+    board edit that shows a new end may take that one, and goes before everything."""
     from chainer_slack_report.board.budget import BoardBudget
     from chainer_slack_report.outcome import Status
     from chainer_slack_report.rendering.board import BoardRow
@@ -279,11 +279,14 @@ def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     now[0] += 61.0
     first_free = now[0] + 60.0  # run-0's final, granted now, leaves the window then
     assert sum(granted(run, 1, rank=Rank.FINAL) for run in runs) == 8
-    ended = BoardRow(name="a", status=Status.COMPLETED, elapsed=1.0, values={})
-    board.rendering([ended])  # this edit shows an end: it goes before the finals waiting
-    assert granted("run-late", 2, rank=Rank.FINAL) == 2  # the window is full
+    assert granted("run-late", 2, rank=Rank.FINAL) == 1  # finals leave the board one slot
+    board.rendering([BoardRow(name="a", status=Status.COMPLETED, elapsed=1.0, values={})])
+    assert board.news and board_edits(1) == 1  # an edit that shows an end takes it
+    board.succeeded("chat.update", "C1")
+    assert not board.news
+    board.rendering([BoardRow(name="b", status=Status.FAILED, elapsed=1.0, values={})])
     assert budget.try_acquire("chat.update", limit, run_id="run-y", rank=Rank.FINAL) > 0.0
-    assert board.wait("chat.update", "C1", priority=False) > 0.0  # both wait
+    assert board.wait("chat.update", "C1", priority=False) > 0.0  # the window is full
     now[0] = first_free + 0.001  # one slot frees; run-y asks first
     assert budget.try_acquire("chat.update", limit, run_id="run-y", rank=Rank.FINAL) > 0.0
     assert board.wait("chat.update", "C1", priority=False) == 0.0  # the board's end goes

@@ -27,7 +27,8 @@ class BoardBudget(RunBudget):
     """
 
     def __init__(self, budget: RunBudget, interval: float) -> None:
-        super().__init__(budget.shared, budget.update_limit, BOARD_PREFIX + budget.run_id)
+        super().__init__(budget.shared, budget.update_limit, BOARD_PREFIX + budget.run_id,
+                         channel=budget.channel)
         self.interval = interval
         self._showing: FrozenSet[str] = frozenset()  # ended runs in the text being sent
         self._shown: FrozenSet[str] = frozenset()  # ended runs Slack shows

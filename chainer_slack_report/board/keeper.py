@@ -126,6 +126,7 @@ class BoardKeeper:
         self._now = 0.0
         self._live: Optional[LiveMessage] = None  # the board message, while leading
         self._board_budget: Optional[BoardBudget] = None  # its draw on the budget
+        self._rendered_ended: list = []  # the ended runs the last rendering showed
         self._ts: Optional[str] = None  # the board message's ts, once known
         self.leading = False  #: this run holds the lease now
         self.closed = False  #: this run closed the board (every run had ended)
@@ -184,21 +185,23 @@ class BoardKeeper:
             self._done.set()
 
     def _publish(self):
-        """Publish the row, try the lease; (leading, all runs ended)."""
+        """Publish the row, try the lease; (leading, all runs ended, closed, this run's
+        end shown), or None if the store stayed locked."""
         row = self._row()
 
         def fn(state: BoardState, now: float):
             state.publish(now, self.run_id, row, argv=self._argv, fallback=self._fallback)
             leading = state.lead(now, self.run_id)
             self._snapshot, self._now = _copy(state), now
-            return (leading, state.all_ended(now), state.closed_at is not None), True
+            return (leading, state.all_ended(now), state.closed_at is not None,
+                    self.run_id in state.shown), True
         try:
             return self._store.update(fn)
         except Busy:
             return None  # not published: the store stayed locked for its lock timeout
 
     def _step(self) -> None:
-        leading, _, _ = self._publish() or (False, False, False)
+        leading, _, _, _ = self._publish() or (False, False, False, False)
         self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
         self.leading = leading
         if leading:
@@ -220,33 +223,43 @@ class BoardKeeper:
                          if self._mentions.names else []),
                 name=f"SlackReport-board-{self.board}",
                 budget=self._board_budget,
-                channel_id=snapshot.channel_id, ts=snapshot.ts, on_posted=self._posted)
+                channel_id=snapshot.channel_id, ts=snapshot.ts, on_posted=self._posted,
+                on_sent=self._sent)
             self._live.start()
         else:
             self._live.touch()
 
     def _finish(self) -> None:
-        """The run ended: its final row; the board shown once more by whoever leads."""
-        deadline = time.monotonic() + 4 * self._tick + LEASE
+        """The run ended: its final row, until the board shows it.
+
+        Whoever holds the lease shows it with its next edit (every edit renders the
+        board's newest rows).  The run that holds the lease when it ends makes one last
+        edit and lets the lease go; the run that finds every run ended when it holds
+        the lease closes the board.
+        """
+        deadline = time.monotonic() + 4 * self._tick + LEASE + 2 * self._http_timeout
         while True:
             published = self._publish()
-            if published is None:  # the final row is not in yet: never give it up early
-                if time.monotonic() >= deadline:
+            if published is not None:
+                leading, ended, closed, shown = published
+                self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
+                if closed:
                     return
-                time.sleep(self._tick / 2)
-                continue
-            leading, ended, closed = published
-            self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
-            if closed or (not leading and not ended):
-                return  # a live run leads: it shows this run's final row
-            if leading:
-                break
-            if time.monotonic() >= deadline:  # every run ended, the lease held by a dead one
+                if leading and ended:
+                    self._close()
+                    return
+                if leading:
+                    self._last_edit()
+                    return
+                if shown and not ended:
+                    return  # the board shows this run's end; a run still live closes it
+            if time.monotonic() >= deadline:  # never hold the run's exit for long
                 return
             time.sleep(self._tick / 2)
-        if ended:
-            self._close()
-            return
+
+    def _last_edit(self) -> None:
+        """This run ended holding the lease: one edit with the newest rows, then the
+        lease goes to a run that still trains (or to the last one to end)."""
         self._keep()
         live, self._live = self._live, None
         live.close()
@@ -257,7 +270,7 @@ class BoardKeeper:
         """Every run ended: the board's final status and the reply with the counts."""
         self._keep()
         live, self._live = self._live, None
-        rows = self._snapshot.rows(self._now)
+        rows = self._rows()
         text = headline(self.board, rows)
         mentions = self._mentions
 
@@ -307,11 +320,33 @@ class BoardKeeper:
 
     # -- rendering (the board message's worker thread) --------------------------------------
     def _rows(self):
-        snapshot = self._snapshot
-        rows = snapshot.rows(self._now) if snapshot is not None else []
+        """The board's newest rows, read from the store at each rendering (the keeper's
+        own snapshot when the store stays locked)."""
+        def look(state: BoardState, now: float):
+            return state.rows(now), state.ended(now)
+        try:
+            rows, ended = self._store.view(look)
+        except Exception:  # noqa: BLE001 - Busy, Redis gone: the last publication's rows
+            snapshot = self._snapshot
+            rows, ended = look(snapshot, self._now) if snapshot is not None else ([], [])
+        self._rendered_ended = ended
         if self._board_budget is not None:
             self._board_budget.rendering(rows)  # an edit showing a new end goes first
         return rows
+
+    def _sent(self) -> None:
+        """(the board message's worker) Slack took an edit: the ends it showed are shown."""
+        ended = self._rendered_ended
+        if not ended:
+            return
+
+        def fn(state: BoardState, now: float):
+            state.show(ended)
+            return None, True
+        try:
+            self._store.update(fn)
+        except Exception:  # noqa: BLE001 - the next edit writes it again
+            logger.info("the board %r: what it shows could not be written now", self.board)
 
     def _render(self, max_bytes: int) -> str:
         return self.look.text(self._rows(), max_bytes)

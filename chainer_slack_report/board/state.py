@@ -89,6 +89,8 @@ class BoardState:
         lease_until (float): When the lease ends unless renewed.
         closed_at (float or None): When the board showed its final status (every
             run had ended), None while it is open.
+        shown (list of str): The runs whose end the board message shows (what an
+            ending run waits for before it lets its keeper go).
     """
 
     members: Dict[str, Member] = field(default_factory=dict)
@@ -97,6 +99,7 @@ class BoardState:
     holder: Optional[str] = None
     lease_until: float = 0.0
     closed_at: Optional[float] = None
+    shown: List[str] = field(default_factory=list)
 
     # -- the JSON form ---------------------------------------------------------------
     @classmethod
@@ -121,6 +124,9 @@ class BoardState:
             state.holder, state.lease_until = raw["holder"], float(raw["lease_until"])
         if is_number(raw.get("closed_at")):
             state.closed_at = float(raw["closed_at"])
+        shown = raw.get("shown")
+        if isinstance(shown, list):
+            state.shown = [run_id for run_id in shown if isinstance(run_id, str)]
         return state
 
     def to_json(self) -> bytes:
@@ -129,7 +135,7 @@ class BoardState:
                            "members": {k: m.to_json() for k, m in self.members.items()},
                            "channel_id": self.channel_id, "ts": self.ts,
                            "holder": self.holder, "lease_until": self.lease_until,
-                           "closed_at": self.closed_at},
+                           "closed_at": self.closed_at, "shown": self.shown},
                           separators=(",", ":"), allow_nan=False).encode()
 
     # -- the rules ---------------------------------------------------------------------
@@ -143,6 +149,7 @@ class BoardState:
         if run_id not in self.members and self.closed_at is not None:
             if now >= self.closed_at + GRACE:
                 self.members.clear()
+                self.shown.clear()
                 self.channel_id = self.ts = self.holder = None
                 self.lease_until = 0.0
             self.closed_at = None
@@ -157,11 +164,12 @@ class BoardState:
     def lead(self, now: float, run_id: str, *, lease: float = LEASE) -> bool:
         """Take or renew the lease for ``run_id`` if it is free; True if ``run_id`` holds it.
 
-        The lease is free when nobody holds it, it ran out, or its holder's run ended.
+        The lease is free when nobody holds it, it ran out, or its holder is not on the
+        board.  A holder whose run ended keeps it for its last edit, then lets it go
+        (:meth:`release`).
         """
-        holder = self.members.get(self.holder) if self.holder else None
-        free = (self.holder is None or self.lease_until <= now or holder is None
-                or holder.row.status.final)
+        free = (self.holder is None or self.lease_until <= now
+                or self.holder not in self.members)
         if self.holder == run_id or free:
             self.holder, self.lease_until = run_id, now + lease
             return True
@@ -171,6 +179,15 @@ class BoardState:
         """``run_id`` lets the lease go (another run may take it at once)."""
         if self.holder == run_id:
             self.holder, self.lease_until = None, 0.0
+
+    def show(self, run_ids: Sequence[str]) -> None:
+        """The board message now shows the end of ``run_ids`` (an edit Slack took)."""
+        self.shown = sorted(set(self.shown) | set(run_ids))
+
+    def ended(self, now: float) -> List[str]:
+        """The runs that ended (a silent one counts as lost), in the order of :meth:`rows`."""
+        return [run_id for run_id, row in zip(self.members, self.rows(now))
+                if row.status.final]
 
     def rows(self, now: float, names: Optional[Dict[str, str]] = None) -> List[BoardRow]:
         """The rows to show, named: a run's own name, else the arguments that differ

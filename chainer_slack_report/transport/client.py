@@ -63,10 +63,12 @@ def api_url(client) -> str:
     return getattr(client, "base_url", None) or SLACK_API_URL
 
 
-def run_budget(client, update_limit, store: Optional[str] = None) -> RunBudget:
+def run_budget(client, update_limit, store: Optional[str] = None, *,
+               channel: Optional[str] = None) -> RunBudget:
     """A new run's share of the rate budget of ``client``'s token and API URL
     (``update_limit``: a :class:`~.budget.Limit` for ``chat.update``), kept on this
     host, or in the Redis server ``store`` (a URL; None: ``$CHAINER_SLACK_REPORT_STORE``)
-    for the runs of every host."""
+    for the runs of every host; ``channel``: the channel as the run names it (its
+    ``chat.postMessage`` bucket, :class:`~.budget.RunBudget`)."""
     shared = SharedBudget(getattr(client, "token", None) or "", api_url(client), store=store)
-    return RunBudget(shared, update_limit, uuid.uuid4().hex)
+    return RunBudget(shared, update_limit, uuid.uuid4().hex, channel=channel)

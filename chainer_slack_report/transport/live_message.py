@@ -85,6 +85,9 @@ class LiveMessage:
         on_posted (callable or None): ``on_posted(channel_id, ts)``, called on
             the worker each time a message is posted (the first, or one that
             continues a message that can no longer be edited); must not raise.
+        on_sent (callable or None): ``on_sent()``, called on the worker each time
+            Slack took a post or an update of the message (what the last
+            rendering showed is in Slack); must not raise.
         site (UserSite or None): The user's line that the worker's warnings
             point at (:func:`~chainer_slack_report.warning.user_site`, e.g. the
             report's constructor call).
@@ -105,6 +108,7 @@ class LiveMessage:
                  channel_id: Optional[str] = None, ts: Optional[str] = None,
                  budget: Optional[RunBudget] = None,
                  on_posted: Optional[Callable[[str, str], None]] = None,
+                 on_sent: Optional[Callable[[], None]] = None,
                  site: Optional[UserSite] = None,
                  thread_ts: Optional[Callable[[], Optional[str]]] = None) -> None:
         self._client = client
@@ -117,6 +121,7 @@ class LiveMessage:
         self.max_bytes = max_bytes
         self._prepare = list(prepare)
         self._on_posted = on_posted
+        self._on_sent = on_sent
         self._thread_ts = thread_ts
         self.channel_id: Optional[str] = channel_id if ts else None  #: from chat.postMessage
         self.ts: Optional[str] = ts if channel_id else None  #: the live message's ts
@@ -308,6 +313,8 @@ class LiveMessage:
             self.final_text = text
         blocks = self._blocks()
         if (text, blocks or None) == self._sent and self.ts is not None:
+            if self._on_sent is not None:
+                self._on_sent()  # Slack shows it already
             return True
         if self.ts is None:
             parent = self._thread_ts() if self._thread_ts is not None else ""
@@ -334,6 +341,8 @@ class LiveMessage:
             self.updates += 1
         self._sent = (text, blocks or None)  # blocks=[] left none
         self._clear_blocks = bool(blocks)
+        if self._on_sent is not None:
+            self._on_sent()
         return True
 
     def _blocks(self) -> Optional[list]:

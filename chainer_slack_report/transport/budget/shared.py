@@ -42,9 +42,10 @@ _ARRIVAL_MARGIN = 25
 #: runs, and while one is active the runs' own non-priority calls leave it
 #: :data:`BOARD_SHARE` of each window.
 BOARD_PREFIX = "board:"
-#: Fraction of each window the runs' own non-priority calls leave free for an active
-#: board: headroom, so that a board edit seldom waits for a slot (it is served before
-#: them anyway, :class:`~.rank.Rank`).  5 of :data:`.CHAT_UPDATE`'s 50 a minute.
+#: Fraction of each window the runs' own calls (their finals too) leave free for an
+#: active board: headroom, so that a board edit seldom waits for a slot (it is served
+#: before them anyway, :class:`~.rank.Rank`), and an edit that shows runs' ends finds one
+#: when they all end at once.  5 of :data:`.CHAT_UPDATE`'s 50 a minute.
 BOARD_SHARE = 0.1
 
 
@@ -62,10 +63,12 @@ def _pid_alive(pid: int) -> bool:
 
 def _cap(effective: float, reserve: float, priority: bool, kept: float = 0.0) -> int:
     """Calls per window a priority call (all of it, less one call in
-    :data:`_ARRIVAL_MARGIN`) or another call (1 - reserve - kept) may use."""
+    :data:`_ARRIVAL_MARGIN`) or another call (1 - reserve) may use, less ``kept`` of
+    the window (left to a board)."""
     if priority:
         calls = int(math.floor(effective + _EPS))
-        return max(1, calls - calls // _ARRIVAL_MARGIN)
+        keep = int(math.floor(effective * kept + _EPS))
+        return max(1, calls - calls // _ARRIVAL_MARGIN - keep)
     return max(1, int(math.floor(effective * max(0.0, 1.0 - reserve - kept) + _EPS)))
 
 
@@ -352,7 +355,7 @@ class SharedBudget:
                     return max(held, _MIN_WAIT), changed
             # A priority call is held to Slack's own limit, not to the AIMD guess:
             # only Retry-After and the nominal window delay a final report.
-            board = fair and any(r.startswith(BOARD_PREFIX) for r in state.runs)
+            board = not rank.board and any(r.startswith(BOARD_PREFIX) for r in state.runs)
             cap = _cap(bucket.calls if rank.priority else bucket.effective, self.reserve,
                        rank.priority, BOARD_SHARE if board else 0.0)
             entry = bucket.waiting.get(who)
@@ -472,19 +475,26 @@ class RunBudget:
         shared (SharedBudget): The host-wide budget of the token.
         update_limit (Limit): ``chat.update`` calls per window for all runs.
         run_id (str): This run's id, unique on the host.
+        channel (str or None): The channel as the run names it (an ID or a name):
+            the key of its ``chat.postMessage`` bucket whatever a call names — a
+            first post names the channel as given, replies and notices the channel
+            ID it returned, and Slack counts them together.  None: the channel
+            each call names.
     """
 
-    def __init__(self, shared: SharedBudget, update_limit: Limit, run_id: str) -> None:
+    def __init__(self, shared: SharedBudget, update_limit: Limit, run_id: str, *,
+                 channel: Optional[str] = None) -> None:
         self.shared = shared
         self.update_limit = update_limit
         self.run_id = run_id
+        self.channel = channel
 
     def _bucket(self, method: str, channel: str) -> Tuple[str, Limit]:
         if method == "chat.update":
             return "chat.update", self.update_limit
         if method == "chat.deleteScheduledMessage":
             return method, CHAT_DELETE_SCHEDULED
-        return f"chat.postMessage:{channel}", CHAT_POST_MESSAGE
+        return f"chat.postMessage:{self.channel or channel}", CHAT_POST_MESSAGE
 
     def join(self) -> None:
         """Count this run as active now (see :meth:`SharedBudget.join`)."""
