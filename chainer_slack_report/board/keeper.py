@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
 from ..rendering.board import BoardRow, board_blocks, board_text, headline
 from ..rendering.mentions import Mentions
@@ -184,27 +184,32 @@ class BoardKeeper:
             self._stop_live(abandon=True)
             self._done.set()
 
-    def _publish(self):
-        """Publish the row, try the lease; (leading, all runs ended, closed, this run's
-        end shown), or None if the store stayed locked."""
+    def _publish(self, ending: bool = False) -> Optional[_Published]:
+        """Publish the row and try the lease (None if the store stayed locked).  An
+        ``ending`` run that holds the lease and finds every run ended claims the close."""
         row = self._row()
 
         def fn(state: BoardState, now: float):
             state.publish(now, self.run_id, row, argv=self._argv, fallback=self._fallback)
             leading = state.lead(now, self.run_id)
+            ended = state.all_ended(now)
+            closing = ending and leading and ended and state.closed_at is None
+            if closing:
+                state.closed_at = now  # one run closes the board, however long it takes
             self._snapshot, self._now = _copy(state), now
-            return (leading, state.all_ended(now), state.closed_at is not None,
-                    self.run_id in state.shown), True
+            return _Published(leading=leading, ended=ended, closing=closing,
+                              closed=state.closed_at is not None,
+                              shown=self.run_id in state.shown), True
         try:
             return self._store.update(fn)
         except Busy:
             return None  # not published: the store stayed locked for its lock timeout
 
     def _step(self) -> None:
-        leading, _, _, _ = self._publish() or (False, False, False, False)
+        published = self._publish()
         self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
-        self.leading = leading
-        if leading:
+        self.leading = published is not None and published.leading
+        if self.leading:
             self._keep()
         else:
             self._stop_live(abandon=True)
@@ -215,10 +220,13 @@ class BoardKeeper:
             snapshot = self._snapshot
             self._board_budget = (BoardBudget(self._budget, self._edit_interval)
                                   if self._budget is not None else None)
+            pacing = Pacing(min_interval=self._edit_interval)
+            # A new holder keeps the pace of the board's edits, whoever made the last one.
+            pacing.hold(snapshot.edited_at + self._edit_interval - self._now)
             self._live = LiveMessage(
                 self._client, self._channel, self._render, render_blocks=(
                     self._render_blocks if self.look.layout == "blocks" else None),
-                pacing=Pacing(min_interval=self._edit_interval), max_bytes=self.look.max_bytes,
+                pacing=pacing, max_bytes=self.look.max_bytes,
                 prepare=([lambda c: resolve_mentions(self._mentions, c)]
                          if self._mentions.names else []),
                 name=f"SlackReport-board-{self.board}",
@@ -239,20 +247,21 @@ class BoardKeeper:
         """
         deadline = time.monotonic() + 4 * self._tick + LEASE + 2 * self._http_timeout
         while True:
-            published = self._publish()
+            published = self._publish(ending=True)
             if published is not None:
-                leading, ended, closed, shown = published
                 self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
-                if closed:
-                    return
-                if leading and ended:
+                if published.closing:
                     self._close()
                     return
-                if leading:
+                if published.closed:
+                    return
+                if published.shown and not published.ended:
+                    if published.leading:
+                        self._release()  # a run that still trains keeps the board
+                    return
+                if published.leading and not published.ended:
                     self._last_edit()
                     return
-                if shown and not ended:
-                    return  # the board shows this run's end; a run still live closes it
             if time.monotonic() >= deadline:  # never hold the run's exit for long
                 return
             time.sleep(self._tick / 2)
@@ -280,15 +289,8 @@ class BoardKeeper:
         live.close(reply)
         if not live.wait(2 * self._http_timeout):
             live.abandon()
-            return
-
-        def fn(state: BoardState, now: float):
-            if state.all_ended(now):
-                state.closed_at = now
-            state.release(self.run_id)
-            return None, True
-        self._store.update(fn)
-        self.closed = True
+        self._release()
+        self.closed = live.delivered
 
     def _release(self) -> None:
         def fn(state: BoardState, now: float):
@@ -335,13 +337,13 @@ class BoardKeeper:
         return rows
 
     def _sent(self) -> None:
-        """(the board message's worker) Slack took an edit: the ends it showed are shown."""
+        """(the board message's worker) Slack took an edit: the ends it showed are shown,
+        and the next holder paces its first edit from now."""
         ended = self._rendered_ended
-        if not ended:
-            return
 
         def fn(state: BoardState, now: float):
             state.show(ended)
+            state.edited_at = now
             return None, True
         try:
             self._store.update(fn)
@@ -353,6 +355,16 @@ class BoardKeeper:
 
     def _render_blocks(self, prefix: str) -> list:
         return self.look.blocks(self._rows())
+
+
+class _Published(NamedTuple):
+    """What a run learnt when it published its row."""
+
+    leading: bool  #: it holds the lease
+    ended: bool  #: every run of the board has ended
+    closing: bool  #: it claimed the board's close (it shows the final status)
+    closed: bool  #: the board is closed (or being closed)
+    shown: bool  #: the board message shows this run's end
 
 
 class _KeeperEnding:

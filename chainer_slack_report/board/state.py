@@ -91,6 +91,8 @@ class BoardState:
             run had ended), None while it is open.
         shown (list of str): The runs whose end the board message shows (what an
             ending run waits for before it lets its keeper go).
+        edited_at (float): When Slack last took an edit of the board message (a new
+            holder paces its first edit from it).
     """
 
     members: Dict[str, Member] = field(default_factory=dict)
@@ -100,6 +102,7 @@ class BoardState:
     lease_until: float = 0.0
     closed_at: Optional[float] = None
     shown: List[str] = field(default_factory=list)
+    edited_at: float = 0.0
 
     # -- the JSON form ---------------------------------------------------------------
     @classmethod
@@ -124,6 +127,8 @@ class BoardState:
             state.holder, state.lease_until = raw["holder"], float(raw["lease_until"])
         if is_number(raw.get("closed_at")):
             state.closed_at = float(raw["closed_at"])
+        if is_number(raw.get("edited_at")):
+            state.edited_at = float(raw["edited_at"])
         shown = raw.get("shown")
         if isinstance(shown, list):
             state.shown = [run_id for run_id in shown if isinstance(run_id, str)]
@@ -135,7 +140,8 @@ class BoardState:
                            "members": {k: m.to_json() for k, m in self.members.items()},
                            "channel_id": self.channel_id, "ts": self.ts,
                            "holder": self.holder, "lease_until": self.lease_until,
-                           "closed_at": self.closed_at, "shown": self.shown},
+                           "closed_at": self.closed_at, "shown": self.shown,
+                           "edited_at": self.edited_at},
                           separators=(",", ":"), allow_nan=False).encode()
 
     # -- the rules ---------------------------------------------------------------------
@@ -151,7 +157,7 @@ class BoardState:
                 self.members.clear()
                 self.shown.clear()
                 self.channel_id = self.ts = self.holder = None
-                self.lease_until = 0.0
+                self.lease_until = self.edited_at = 0.0
             self.closed_at = None
         member = self.members.get(run_id)
         if member is None:

@@ -313,8 +313,6 @@ class LiveMessage:
             self.final_text = text
         blocks = self._blocks()
         if (text, blocks or None) == self._sent and self.ts is not None:
-            if self._on_sent is not None:
-                self._on_sent()  # Slack shows it already
             return True
         if self.ts is None:
             parent = self._thread_ts() if self._thread_ts is not None else ""
