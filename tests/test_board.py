@@ -241,9 +241,9 @@ def test_a_silent_rank_of_the_launcher_says_so_once(slack_emulator):
 
 def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     """With a window of 10 calls and a reserve of 0.2: the runs' own intermediate calls
-    get 8 alone, 7 while a board asks (BOARD_SHARE 0.1 left free for it); the board gets
-    up to 8, unheld by any fair interval; finals get 9 (one is left for the board); a
-    board edit that shows a new end may take that one, and goes before everything."""
+    get 8 alone, 6 while a board asks (BOARD_SHARE 0.2 left free for it); the board gets
+    up to 8, unheld by any fair interval; finals get 8 (two are left for the board); a
+    board edit that shows a new end may take those, and goes before everything."""
     from chainer_slack_report.board.budget import BoardBudget
     from chainer_slack_report.outcome import Status
     from chainer_slack_report.rendering.board import BoardRow
@@ -273,15 +273,19 @@ def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     assert sum(granted(run, 1) for run in runs) == 8  # alone: the window less the reserve
     now[0] += 61.0
     assert board_edits(1) == 1  # a board asks: it is active
-    assert sum(granted(run, 1) for run in runs) == 6  # 7 of 10 less the board's one
-    assert board_edits(10) == 1  # the board fills the window less the reserve
+    assert sum(granted(run, 1) for run in runs) == 5  # 6 of 10 less the board's one
+    assert board_edits(10) == 2  # the board fills the window less the reserve
     assert budget.active_runs() == 8  # a board is not a run
     now[0] += 61.0
     first_free = now[0] + 60.0  # run-0's final, granted now, leaves the window then
     assert sum(granted(run, 1, rank=Rank.FINAL) for run in runs) == 8
-    assert granted("run-late", 2, rank=Rank.FINAL) == 1  # finals leave the board one slot
+    assert granted("run-late", 1, rank=Rank.FINAL) == 0  # finals leave the board 2 slots
     board.rendering([BoardRow(name="a", status=Status.COMPLETED, elapsed=1.0, values={})])
-    assert board.news and board_edits(1) == 1  # an edit that shows an end takes it
+    assert board.news and board_edits(1) == 1  # an edit that shows an end takes one
+    board.succeeded("chat.update", "C1")
+    assert not board.news and board_edits(1) == 0  # nothing new: it waits
+    board.rendering([BoardRow(name="c", status=Status.COMPLETED, elapsed=1.0, values={})])
+    assert board.news and board_edits(1) == 1  # the last slot
     board.succeeded("chat.update", "C1")
     assert not board.news
     board.rendering([BoardRow(name="b", status=Status.FAILED, elapsed=1.0, values={})])

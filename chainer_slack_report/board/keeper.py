@@ -36,7 +36,7 @@ from ..transport.live_message import LiveMessage
 from ..transport.pacing import Pacing
 from ..transport.user_lookup import resolve_mentions
 from .budget import BoardBudget
-from .state import LEASE, BoardState
+from .state import BoardState
 
 __all__ = ["BoardKeeper", "BoardLook", "TICK", "EDIT_INTERVAL", "THREAD_WAIT"]
 
@@ -94,6 +94,9 @@ class BoardKeeper:
         edit_interval (float): Seconds between two edits of the board message at least.
         thread_wait (float): Seconds :meth:`thread_ts` waits for the board message.
         http_timeout (float): Seconds one Slack request may take.
+        finish_timeout (float): Seconds an ended run's keeper waits at most for the
+            board to show its end — and, for the run that closes the board, for the
+            close (the run's ``exit_timeout``: the interpreter waits as long at exit).
         spec (dict or None): What made this keeper (:func:`~.member.keeper_of`), kept as
             :attr:`spec` for the run's watchdog.
     """
@@ -103,6 +106,7 @@ class BoardKeeper:
                  budget: Optional[RunBudget] = None, mentions: Optional[Mentions] = None,
                  tick: float = TICK, edit_interval: float = EDIT_INTERVAL,
                  thread_wait: float = THREAD_WAIT, http_timeout: float = 10.0,
+                 finish_timeout: float = 120.0,
                  spec: Optional[dict] = None) -> None:
         self.look = look
         self.board = look.board
@@ -118,6 +122,7 @@ class BoardKeeper:
         self._edit_interval = edit_interval
         self._thread_wait = thread_wait
         self._http_timeout = http_timeout
+        self._finish_timeout = finish_timeout
         self._started = time.monotonic()
         self._ending = threading.Event()
         self._done = threading.Event()
@@ -245,13 +250,13 @@ class BoardKeeper:
         edit and lets the lease go; the run that finds every run ended when it holds
         the lease closes the board.
         """
-        deadline = time.monotonic() + 4 * self._tick + LEASE + 2 * self._http_timeout
+        deadline = time.monotonic() + self._finish_timeout
         while True:
             published = self._publish(ending=True)
             if published is not None:
                 self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
                 if published.closing:
-                    self._close()
+                    self._close(deadline)
                     return
                 if published.closed:
                     return
@@ -275,8 +280,10 @@ class BoardKeeper:
         live.wait(self._http_timeout)
         self._release()
 
-    def _close(self) -> None:
-        """Every run ended: the board's final status and the reply with the counts."""
+    def _close(self, deadline: float) -> None:
+        """Every run ended: the board's final status and the reply with the counts (a
+        window of ``chat.update`` spent by the runs' finals may hold it up to a minute;
+        it is given up at ``deadline``, a ``time.monotonic()`` time)."""
         self._keep()
         live, self._live = self._live, None
         rows = self._rows()
@@ -287,7 +294,7 @@ class BoardKeeper:
             who = mentions.render()
             return f"{who + ' ' if who else ''}Every run has ended: {text}"
         live.close(reply)
-        if not live.wait(2 * self._http_timeout):
+        if not live.wait(max(0.0, deadline - time.monotonic())):
             live.abandon()
         self._release()
         self.closed = live.delivered

@@ -57,7 +57,8 @@ def board_spec(options, run_id: str, argv: Sequence[str] = ()) -> dict:
             "run_name": options.run_name, "layout": options.layout,
             "chart": options.chart[0][0] if options.chart else None,
             "max_bytes": options.max_bytes, "finish_mentions": options.finish_mentions,
-            "store": options.store, "http_timeout": options.http_timeout}
+            "store": options.store, "http_timeout": options.http_timeout,
+            "exit_timeout": options.exit_timeout}
 
 
 def join_board(message: ReportMessage, options, live, channel: str, argv: Sequence[str],
@@ -68,7 +69,8 @@ def join_board(message: ReportMessage, options, live, channel: str, argv: Sequen
     Args:
         message (ReportMessage): The run's message (its rows).
         options (ReportOptions): ``board``, ``run_name``, ``layout``, ``chart``,
-            ``max_bytes``, ``finish_mentions``, ``store``, ``http_timeout``.
+            ``max_bytes``, ``finish_mentions``, ``store``, ``http_timeout``,
+            ``exit_timeout``.
         live (LiveMessage): The run's live message (its client and budget).
         channel (str): The channel ID or name.
         argv (list of str): The run's command line.
@@ -106,7 +108,8 @@ def keeper_of(spec: dict, message: ReportMessage, client, channel: str,
         look, store, client, channel, lambda: run_row(message, name, chart),
         run_id=spec["run_id"], argv=spec.get("argv") or (), budget=budget,
         mentions=Mentions(spec.get("finish_mentions")),
-        http_timeout=float(spec.get("http_timeout") or 10.0), spec=spec)
+        http_timeout=float(spec.get("http_timeout") or 10.0),
+        finish_timeout=float(spec.get("exit_timeout") or 120.0), spec=spec)
 
 
 def _unescape(text: str) -> str:

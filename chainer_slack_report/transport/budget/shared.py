@@ -45,8 +45,10 @@ BOARD_PREFIX = "board:"
 #: Fraction of each window the runs' own calls (their finals too) leave free for an
 #: active board: headroom, so that a board edit seldom waits for a slot (it is served
 #: before them anyway, :class:`~.rank.Rank`), and an edit that shows runs' ends finds one
-#: when they all end at once.  5 of :data:`.CHAT_UPDATE`'s 50 a minute.
-BOARD_SHARE = 0.1
+#: when they all end at once.  10 of :data:`.CHAT_UPDATE`'s 50 a minute: a board edited
+#: every 3 s takes 20, finals fill the window to 38, and the board has 10 more edits
+#: (30 s) to show the ends of runs that all end together.
+BOARD_SHARE = 0.2
 
 
 def _pid_alive(pid: int) -> bool:
