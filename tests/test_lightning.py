@@ -41,13 +41,17 @@ class Hook(pl.Callback):
 
 
 def test_rows_progress_and_completed(slack_emulator):
-    report = build(slack_emulator)
+    # The progress shown is the one sampled when the worker renders: epoch 1's row may be
+    # rendered after steps 5 and 6 were sampled (as in tests/test_transformers.py).  At step
+    # 6 the training waits at 1.5 epochs, and the clock's refresh (0.2 s here) shows it.
+    report = build(slack_emulator, refresh_interval=0.2)
     seen = []
 
     def at(trainer):  # 4 batches an epoch: step 6 is in epoch 2, after epoch 1's row
         if trainer.global_step == 6:
-            assert wait_until(lambda: "epoch 1/3 · 33 %" in text_now(slack_emulator)
-                              and len(table_rows(text_now(slack_emulator))) == 1, timeout=30)
+            assert wait_until(lambda: "epoch 1/3 · 50 %" in text_now(slack_emulator)
+                              and len(table_rows(text_now(slack_emulator))) == 1,
+                              timeout=30), text_now(slack_emulator)
             seen.append(text_now(slack_emulator))
 
     lightning_trainer([report, Hook(at)]).fit(lightning_module())
