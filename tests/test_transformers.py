@@ -178,7 +178,6 @@ def test_two_runs_of_a_sweep_share_one_board(slack_emulator, tmp_path):
     held, board = sweep_on_board(slack_emulator, tmp_path, "transformers",
                                  [["--lr", "0.05", *name], ["--lr", "0.1", *name]],
                                  held="epoch 1/3 · 50 %")
-    print(held); print(board.text); print(board.history); [print(r.text) for r in board.replies]
     assert board.text.startswith("*sweep* · 2 runs: 2 completed")
     names = ["lr=0.05", "lr=0.1"]
     assert sorted(board_rows(held)) == sorted(board_rows(board.text)) == names
