@@ -7,6 +7,10 @@ FRAMEWORK is ``lightning`` or ``transformers``.  ``--devices 2`` runs a job of t
 processes on CPU (Lightning: its own DDP launcher; transformers: run it under
 ``torchrun``).  ``--end crash`` raises Boom at step 5 on ``--fail-rank`` (default
 0); ``--end interrupt`` raises KeyboardInterrupt there.  Nothing is caught.
+
+A run of a sweep: ``--board NAME`` (and ``--run-name TEMPLATE``) report on a board;
+``--lr`` is the learning rate the sweep varies (transformers: a constant schedule);
+``--hold-at STEP --go PATH`` make the training wait at step STEP until PATH exists.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import torch
 
@@ -41,7 +46,29 @@ def stop_at(step: int, end: str, rank: int, fail_rank: int):
     return check
 
 
-def lightning_module(check=None):
+def hold_at(step: int, path: str, timeout: float = 300.0):
+    """What a training step does at ``step``: wait until the file ``path`` exists (raise
+    Boom after ``timeout`` seconds: only against a test that never lets it go)."""
+    def check(global_step: int) -> None:
+        if global_step == step:
+            deadline = time.monotonic() + timeout
+            while not os.path.exists(path):
+                if time.monotonic() > deadline:
+                    raise Boom(f"held at step {step}: {path} never appeared")
+                time.sleep(0.05)
+    return check
+
+
+def both(*checks):
+    """The checks of a training step, in order (None: no check)."""
+    def check(global_step: int) -> None:
+        for each in checks:
+            if each is not None:
+                each(global_step)
+    return check
+
+
+def lightning_module(check=None, lr: float = 0.5):
     """A linear classifier that logs ``train_loss`` (per epoch) and ``val_loss``."""
     import lightning.pytorch as pl
 
@@ -63,7 +90,7 @@ def lightning_module(check=None):
             self.log("val_loss", torch.nn.functional.cross_entropy(self.layer(x), y))
 
         def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.5)
+            return torch.optim.SGD(self.parameters(), lr=lr)
 
         def train_dataloader(self):
             return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*data()),
@@ -147,22 +174,32 @@ def main(argv=None) -> int:
     parser.add_argument("--end", choices=["complete", "crash", "interrupt"], default="complete")
     parser.add_argument("--fail-rank", type=int, default=0)
     parser.add_argument("--out", default="/tmp/chainer_slack_report_loops")
+    parser.add_argument("--board")
+    parser.add_argument("--run-name")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--hold-at", type=int)
+    parser.add_argument("--go")
     args = parser.parse_args(argv)
     options = {"min_interval": 0.0, "update_limit": None, "flush_timeout": 30.0}
+    if args.board:
+        options.update(board=args.board, run_name=args.run_name)
     rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
-    check = stop_at(5, args.end, rank, args.fail_rank)
+    check = both(stop_at(5, args.end, rank, args.fail_rank),
+                 hold_at(args.hold_at, args.go) if args.hold_at is not None else None)
     if args.framework == "lightning":
         from chainer_slack_report.lightning import SlackReport
 
         report = SlackReport(None, args.channel, ENTRIES, **options)
         trainer = lightning_trainer([report], devices=args.devices,
                                     strategy="ddp" if args.devices > 1 else "auto")
-        trainer.fit(lightning_module(check))
+        trainer.fit(lightning_module(check, **({} if args.lr is None else {"lr": args.lr})))
     else:
         from chainer_slack_report.transformers import SlackReport
 
         report = SlackReport(None, args.channel, HF_ENTRIES, **options)
-        transformers_trainer([report, stop_callback(check)], args.out).train()
+        sweep = {} if args.lr is None else {"learning_rate": args.lr,
+                                            "lr_scheduler_type": "constant"}
+        transformers_trainer([report, stop_callback(check)], args.out, **sweep).train()
     print("DONE", flush=True)
     return 0
 

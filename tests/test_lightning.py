@@ -13,11 +13,13 @@ import pytest
 from conftest import table_rows, text_now, wait_until
 from loop_helpers import (
     assert_framework_needed,
+    board_rows,
     column,
     emulator_options,
     of_type,
     only_message,
     run_example,
+    sweep_on_board,
 )
 from run_loops import ENTRIES, Boom, lightning_module, lightning_trainer, stop_at
 
@@ -41,13 +43,17 @@ class Hook(pl.Callback):
 
 
 def test_rows_progress_and_completed(slack_emulator):
-    report = build(slack_emulator)
+    # The progress shown is the one sampled when the worker renders: epoch 1's row may be
+    # rendered after steps 5 and 6 were sampled (as in tests/test_transformers.py).  At step
+    # 6 the training waits at 1.5 epochs, and the clock's refresh (0.2 s here) shows it.
+    report = build(slack_emulator, refresh_interval=0.2)
     seen = []
 
     def at(trainer):  # 4 batches an epoch: step 6 is in epoch 2, after epoch 1's row
         if trainer.global_step == 6:
-            assert wait_until(lambda: "epoch 1/3 · 33 %" in text_now(slack_emulator)
-                              and len(table_rows(text_now(slack_emulator))) == 1, timeout=30)
+            assert wait_until(lambda: "epoch 1/3 · 50 %" in text_now(slack_emulator)
+                              and len(table_rows(text_now(slack_emulator))) == 1,
+                              timeout=30), text_now(slack_emulator)
             seen.append(text_now(slack_emulator))
 
     lightning_trainer([report, Hook(at)]).fit(lightning_module())
@@ -137,6 +143,25 @@ def test_rank_1_of_a_ddp_job_is_silent(slack_emulator, tmp_path):
     message = only_message(slack_emulator)
     assert message.text.startswith("[Completed]") and " · 2 processes" in message.text
     assert len(table_rows(message.text)) == 3
+
+
+def test_two_runs_of_a_sweep_share_one_board(slack_emulator, tmp_path):
+    """board= in the Lightning flavour: two real runs (processes of their own that vary
+    --lr) show in one board message, named by what they vary; each run's own message is
+    a reply in the board's thread."""
+    held, board = sweep_on_board(slack_emulator, tmp_path, "lightning",
+                                 [["--lr", "0.1"], ["--lr", "0.5"]], held="epoch 1/3 · 50 %")
+    assert board.text.startswith("*sweep* · 2 runs: 2 completed")
+    names = ["--lr 0.1", "--lr 0.5"]  # the argument the runs vary names them
+    assert sorted(board_rows(held)) == sorted(board_rows(board.text)) == names
+    for name in names:  # each row moved: epoch 1's row while held, then the end
+        during, end = board_rows(held)[name], board_rows(board.text)[name]
+        assert (during["status"], during["epoch"], during["step"]) == ("[Training]", "1", "4")
+        assert (end["status"], end["epoch"], end["step"]) == ("[Completed]", "3", "12")
+        assert during["train_loss"] != end["train_loss"]
+    runs = [r.text for r in board.replies if r.text.startswith("[Completed]")]
+    assert sorted(name for name in names for text in runs if name in text) == names, runs
+    assert all(column(text, 0) == ["1", "2", "3"] for text in runs)
 
 
 def test_the_lightning_example_reports_to_the_emulator():
