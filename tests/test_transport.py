@@ -139,6 +139,19 @@ def test_backoff_grows_is_capped_and_final_rechecks_within_a_second():
     assert pacing.failures == 0 and pacing.ready_at(final=True) <= clock.now
 
 
+def test_a_budget_wait_for_an_intermediate_text_does_not_hold_the_final_one():
+    """The budget told an intermediate update to wait 30 s (its place in the queue);
+    the run ends meanwhile: its final text has a place of its own and goes at once."""
+    clock = Clock()
+    pacing = Pacing(min_interval=1.0, clock=clock)
+    pacing.hold(30.0, final=False)
+    assert pacing.ready_at() == pytest.approx(clock.now + 30.0)
+    assert pacing.ready_at(final=True) <= clock.now
+    pacing.hold(2.0)  # a wait the budget gave a final text holds both
+    assert pacing.ready_at(final=True) == pytest.approx(clock.now + 2.0)
+    assert pacing.ready_at() == pytest.approx(clock.now + 30.0)
+
+
 # -- the worker -----------------------------------------------------------------------
 class Sink:
     """A ``send`` that records what it was asked, and fails on demand."""

@@ -46,9 +46,12 @@ class BoardBudget(RunBudget):
         pass
 
     def wait(self, method: str, channel: str, *, priority: bool) -> float:
+        """As :meth:`RunBudget.wait`, but a wait is at most ``interval`` seconds: a run's
+        end may come meanwhile, and raise the next edit's rank."""
         key, limit = self._bucket(method, channel)
         rank = Rank.BOARD_FINAL if priority or self.news else Rank.BOARD
-        return self.shared.try_acquire(key, limit, run_id=self.run_id, rank=rank)
+        wait = self.shared.try_acquire(key, limit, run_id=self.run_id, rank=rank)
+        return min(wait, self.interval)
 
     def succeeded(self, method: str, channel: str) -> None:
         self._shown = self._showing

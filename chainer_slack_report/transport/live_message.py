@@ -382,7 +382,7 @@ class LiveMessage:
         if budget is not None:
             wait = budget.wait(method, channel, priority=priority)
             if wait > 0:
-                self.pacing.hold(wait)
+                self.pacing.hold(wait, final=priority)
                 return None
         self.requests += 1
         try:

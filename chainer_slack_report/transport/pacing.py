@@ -56,6 +56,7 @@ class Pacing:
         self._limited_until = 0.0  # end of the Retry-After in force
         self._backoff_until = 0.0  # end of the backoff after a transient failure
         self._held_until = 0.0  # end of a wait for a shared rate budget
+        self._update_held_until = 0.0  # end of such a wait that binds intermediate texts only
         self._failed_at = 0.0  # time of the last transient failure
         self._backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5, jitter=RandomJitter())
 
@@ -83,7 +84,8 @@ class Pacing:
         (sending earlier only earns another 429).
         """
         if not final:
-            return max(self._next, self._limited_until, self._held_until)
+            return max(self._next, self._limited_until, self._held_until,
+                       self._update_held_until)
         return max(self._limited_until, self._held_until,
                    min(self._backoff_until, self._failed_at + _FINAL_BACKOFF_CAP))
 
@@ -121,9 +123,17 @@ class Pacing:
         self._backoff_until = self._next = now + delay
         return delay
 
-    def hold(self, seconds: float) -> None:
-        """No request for ``seconds`` (a rate budget shared with other runs is spent)."""
-        self._held_until = max(self._held_until, self._clock() + max(0.0, seconds))
+    def hold(self, seconds: float, *, final: bool = True) -> None:
+        """No request for ``seconds`` (a rate budget shared with other runs is spent).
+
+        ``final=False``: a wait the budget gave an intermediate text; a final text
+        (its own, better place in the budget's queue) is not held by it.
+        """
+        until = self._clock() + max(0.0, seconds)
+        if final:
+            self._held_until = max(self._held_until, until)
+        else:
+            self._update_held_until = max(self._update_held_until, until)
 
     def retry_now(self) -> None:
         """Send again as soon as allowed (after a re-post or a shortened text)."""
