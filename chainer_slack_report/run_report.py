@@ -485,11 +485,17 @@ class RunReport:
         assembly = self._assembly
         return assembly.live_message(client, ref=ref, refresh=refresh,
                                      budget=assembly.budget(client),
-                                     on_posted=lambda *ref: self._guard.posted(*ref),
+                                     on_posted=self._posted,
                                      after_render=lambda: self._guard.rendered(),
                                      site=self._site,
                                      thread_ts=(self._board_thread if options.board
                                                 and options.board_thread else None))
+
+    def _posted(self, channel_id: str, ts: str) -> None:
+        """(worker thread) The run's message is posted: its guard and its board know."""
+        self._guard.posted(channel_id, ts)
+        if self._board is not None:
+            self._board.own_posted()
 
     def _board_thread(self) -> Optional[str]:
         """(worker thread) The board message's ts to post the run's message under."""

@@ -283,3 +283,50 @@ def test_two_runs_of_a_loop_share_one_board(slack_emulator):
     assert wait_until(lambda: sum(r.text.startswith("[Completed]")
                                   for r in slack_emulator.messages("general")[0].replies) == 2,
                       timeout=60)
+
+
+def board_and_runs(emulator, board):
+    """The channel's board message (its text starts with ``*board*``) and the other
+    top-level messages; (None, [...]) before the board is posted."""
+    messages = emulator.messages("general")
+    boards = [m for m in messages if m.text.startswith(f"*{board}*")]
+    assert len(boards) <= 1, [m.text for m in messages]  # one board message, never two
+    return (boards[0] if boards else None), [m for m in messages if m not in boards]
+
+
+def board_ended(emulator, board, runs):
+    """A ``wait_until`` predicate: the board shows ``runs`` runs completed."""
+    def check():
+        message, _ = board_and_runs(emulator, board)
+        return message is not None and f"{runs} runs: {runs} completed" in message.text
+    return check
+
+
+def test_runs_that_end_at_once_within_a_second_post_in_the_boards_thread(slack_emulator):
+    """Two Runs that end at once, before the board message is posted: each run's own message
+    is still a reply in the board's thread (never top-level), and every run's message comes
+    before the thread's reply that the whole board ended."""
+    options = emulator_options(slack_emulator, board="quick")
+    # every post takes a while: the board's post is still on its way when both runs end
+    slack_emulator.latency = lambda method: 0.5 if method == "chat.postMessage" else 0.0
+    with Run(None, "general", ENTRIES, run_name="lr=0.1", **options) as first, \
+            Run(None, "general", ENTRIES, run_name="lr=0.01", **options) as second:
+        for row in rows(2):
+            first.log(row)
+            second.log({**row, "loss": row["loss"] / 2})
+    assert wait_until(board_ended(slack_emulator, "quick", 2), timeout=60), \
+        [m.text for m in slack_emulator.messages("general")]
+
+    def thread_complete():
+        board, _ = board_and_runs(slack_emulator, "quick")
+        return sum(r.text.startswith(("[Completed]", "Every run has ended"))
+                   for r in board.replies) == 3
+    assert wait_until(thread_complete, timeout=60), [
+        (m.text, [r.text for r in m.replies]) for m in slack_emulator.messages("general")]
+    board, others = board_and_runs(slack_emulator, "quick")
+    assert others == [], [m.text for m in others]  # no run's message is top-level
+    replies = [r.text for r in board.replies]
+    assert [text.split()[0] for text in replies] == ["[Completed]", "[Completed]", "Every"], \
+        replies  # both runs' own messages, then the board's end
+    own = sorted(run.state_dict()["slack_ts"] for run in (first, second))
+    assert sorted(r.ts for r in board.replies[:2]) == own

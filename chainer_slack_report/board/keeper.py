@@ -14,7 +14,13 @@ runs out (:data:`~.state.LEASE` seconds) — either way another run takes over.
 At its end a run publishes its final row; the run that finds every run of the
 board ended shows the board's final status, posts one reply in the board's
 thread with the counts (notifying ``finish_mentions``) and closes the board.
-The run's own message is posted in the board's thread (:meth:`BoardKeeper.thread_ts`).
+The run's own message is posted in the board's thread (:meth:`BoardKeeper.thread_ts`),
+also when the run ends before the board message exists: the board's ``ts`` is
+read from the store until the message is posted (by whichever run leads) or
+:data:`THREAD_WAIT` seconds passed.  Each run says in the store when its own
+message is posted (:meth:`BoardKeeper.own_posted`), and the reply that the whole
+board ended waits for every run's message (a dead run's excepted), at most
+:data:`THREAD_WAIT` seconds, so that it comes last in the thread.
 """
 
 from __future__ import annotations
@@ -46,9 +52,12 @@ logger = logging.getLogger(__name__)
 TICK = 1.0
 #: Seconds between two edits of the board message at least (its pacing).
 EDIT_INTERVAL = 3.0
-#: Seconds a run's first post waits for the board message, before it is posted
-#: top-level instead.
+#: Seconds a run's first post waits for the board message (from the run's start),
+#: before it is posted top-level instead; and seconds the reply that the whole board
+#: ended waits for the runs' own messages at most.
 THREAD_WAIT = 15.0
+#: Seconds between two looks at the store for what a keeper waits for.
+_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,8 @@ class BoardKeeper:
         mentions (Mentions or None): Notified by the reply that the board ended.
         tick (float): Seconds between two publications.
         edit_interval (float): Seconds between two edits of the board message at least.
-        thread_wait (float): Seconds :meth:`thread_ts` waits for the board message.
+        thread_wait (float): Seconds :meth:`thread_ts` waits for the board message, and
+            the reply that the board ended for the runs' own messages.
         http_timeout (float): Seconds one Slack request may take.
         finish_timeout (float): Seconds an ended run's keeper waits at most for the
             board to show its end — and, for the run that closes the board, for the
@@ -133,6 +143,7 @@ class BoardKeeper:
         self._board_budget: Optional[BoardBudget] = None  # its draw on the budget
         self._rendered_ended: list = []  # the ended runs the last rendering showed
         self._ts: Optional[str] = None  # the board message's ts, once known
+        self._own_posted = False  # the run's own message is posted
         self.leading = False  #: this run holds the lease now
         self.closed = False  #: this run closed the board (every run had ended)
 
@@ -145,14 +156,35 @@ class BoardKeeper:
             self._thread.start()
 
     def thread_ts(self) -> Optional[str]:
-        """For the run's own message (``LiveMessage(thread_ts=…)``): the board message's
-        ``ts`` once known; ``""`` (top-level) once :attr:`thread_wait` seconds passed
-        without one or the keeper ended; None meanwhile."""
+        """For the run's own message (``LiveMessage(thread_ts=…)``, asked on its worker):
+        the board message's ``ts`` once known; ``""`` (top-level) once ``thread_wait``
+        seconds passed since the keeper was made without one; None meanwhile.  Once the
+        keeper has finished (a run that ended before the board message was posted), the
+        ``ts`` is read from the store: the run that leads posts the board moments later."""
         if self._ts:
             return self._ts
-        if self._done.is_set() or time.monotonic() - self._started >= self._thread_wait:
+        if time.monotonic() - self._started >= self._thread_wait:
             return ""
-        return None
+        if self._done.is_set():
+            self._ts = self._stored_ts()
+        return self._ts
+
+    def own_posted(self) -> None:
+        """The run's own message is posted (called on its worker once it is, or at once for
+        a message continued): said in the store now and with each row, for the reply that
+        the whole board ended, which waits for it.  Never raises."""
+        self._own_posted = True
+
+        def fn(state: BoardState, now: float):
+            member = state.members.get(self.run_id)
+            if member is None or member.posted:
+                return None, False  # not published yet: its first row says it
+            member.posted = True
+            return None, True
+        try:
+            self._store.update(fn)
+        except Exception:  # noqa: BLE001 - the next row says it; the board never harms the run
+            logger.info("the board %r: this run's post could not be written now", self.board)
 
     def end(self) -> None:
         """The run ended: publish its final row (``row()`` now says so) and, if it leads or
@@ -195,7 +227,8 @@ class BoardKeeper:
         row = self._row()
 
         def fn(state: BoardState, now: float):
-            state.publish(now, self.run_id, row, argv=self._argv, fallback=self._fallback)
+            state.publish(now, self.run_id, row, argv=self._argv, fallback=self._fallback,
+                          posted=self._own_posted)
             leading = state.lead(now, self.run_id)
             ended = state.all_ended(now)
             closing = ending and leading and ended and state.closed_at is None
@@ -212,7 +245,7 @@ class BoardKeeper:
 
     def _step(self) -> None:
         published = self._publish()
-        self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
+        self._learn_ts()
         self.leading = published is not None and published.leading
         if self.leading:
             self._keep()
@@ -254,7 +287,7 @@ class BoardKeeper:
         while True:
             published = self._publish(ending=True)
             if published is not None:
-                self._ts = self._snapshot.ts if self._snapshot is not None else self._ts
+                self._learn_ts()
                 if published.closing:
                     self._close(deadline)
                     return
@@ -293,11 +326,35 @@ class BoardKeeper:
         def reply() -> str:
             who = mentions.render()
             return f"{who + ' ' if who else ''}Every run has ended: {text}"
+        self._await_posts(time.monotonic() + self._thread_wait)
         live.close(reply)
         if not live.wait(max(0.0, deadline - time.monotonic())):
             live.abandon()
         self._release()
         self.closed = live.delivered
+
+    def _await_posts(self, deadline: float) -> None:
+        """Wait until every run's own message is posted (a dead run's excepted), or the
+        ``time.monotonic()`` time ``deadline``."""
+        while time.monotonic() < deadline:
+            try:
+                if self._store.view(lambda state, now: state.unposted(now)) == 0:
+                    return
+            except Exception:  # noqa: BLE001 - Busy, Redis gone: looked at again
+                pass
+            time.sleep(_POLL)
+
+    def _stored_ts(self) -> Optional[str]:
+        """The board message's ts as the store holds it; None while it is not posted."""
+        try:
+            return self._store.view(lambda state, now: state.ts)
+        except Exception:  # noqa: BLE001 - Busy, Redis gone: asked again
+            return None
+
+    def _learn_ts(self) -> None:
+        """The board message's ts from the state as last published (a ts known stays)."""
+        snapshot = self._snapshot
+        self._ts = (snapshot.ts if snapshot is not None else None) or self._ts
 
     def _release(self) -> None:
         def fn(state: BoardState, now: float):

@@ -80,6 +80,8 @@ def join_board(message: ReportMessage, options, live, channel: str, argv: Sequen
     keeper = keeper_of(board_spec(options, run_id, argv), message, live.client, channel,
                        live.budget)
     if keeper is not None:
+        if live.ts is not None:  # a message continued (a resumed run): posted already
+            keeper.own_posted()
         keeper.start()
     return keeper
 

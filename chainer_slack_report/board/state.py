@@ -38,6 +38,8 @@ GRACE = 30.0
 SILENT_AFTER = 60.0
 #: Version of the document's layout; another version is started afresh.
 VERSION = 1
+#: Statuses of a run that died: it posts nothing more.
+_DEAD = (Status.KILLED, Status.LOST)
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Member:
         fallback (str): Its name when neither ``run_name`` nor the arguments tell it
             apart (``host:PID``).
         announced (bool): Its bad ending was announced in the board's thread.
+        posted (bool): Its own message is posted (in the board's thread, or
+            top-level): the reply that the whole board ended waits for it.
     """
 
     row: BoardRow
@@ -58,10 +62,12 @@ class Member:
     argv: List[str] = field(default_factory=list)
     fallback: str = ""
     announced: bool = False
+    posted: bool = False
 
     def to_json(self) -> dict:
         return {"row": self.row.to_json(), "seen": self.seen, "argv": self.argv,
-                "fallback": self.fallback, "announced": self.announced}
+                "fallback": self.fallback, "announced": self.announced,
+                "posted": self.posted}
 
     @classmethod
     def from_json(cls, raw) -> Optional[Member]:
@@ -72,7 +78,8 @@ class Member:
                 return None
             return cls(row=BoardRow.from_json(raw["row"]), seen=float(raw["seen"]),
                        argv=list(argv), fallback=str(raw.get("fallback") or ""),
-                       announced=bool(raw.get("announced")))
+                       announced=bool(raw.get("announced")),
+                       posted=bool(raw.get("posted")))  # absent in older documents
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
@@ -146,8 +153,9 @@ class BoardState:
 
     # -- the rules ---------------------------------------------------------------------
     def publish(self, now: float, run_id: str, row: BoardRow, *, argv: Sequence[str] = (),
-                fallback: str = "") -> None:
-        """Run ``run_id``'s newest row and heartbeat at ``now``.
+                fallback: str = "", posted: bool = False) -> None:
+        """Run ``run_id``'s newest row and heartbeat at ``now``; ``posted``: its own message
+        is posted (once said, never undone).
 
         A run that is not on a closed board whose :data:`GRACE` has passed starts a new
         board (the old message stays as it is); within the grace it reopens the board.
@@ -161,8 +169,10 @@ class BoardState:
             self.closed_at = None
         member = self.members.get(run_id)
         if member is None:
-            self.members[run_id] = Member(row=row, seen=now, argv=list(argv), fallback=fallback)
+            self.members[run_id] = Member(row=row, seen=now, argv=list(argv), fallback=fallback,
+                                          posted=posted)
             return
+        member.posted = member.posted or posted
         if member.row.status.final and not row.status.final:
             return  # an ending is never undone (a late row of a run already reported dead)
         member.row, member.seen = row, now
@@ -215,3 +225,10 @@ class BoardState:
     def all_ended(self, now: float) -> bool:
         """Every run of the board has ended (a silent one counts as lost)."""
         return bool(self.members) and all(row.status.final for row in self.rows(now))
+
+    def unposted(self, now: float) -> int:
+        """How many runs' own messages are still on their way: runs not shown dead
+        (``[Killed]``, ``[Lost]``: a dead run posts nothing more) whose message is not
+        :attr:`Member.posted` yet."""
+        return sum(not member.posted and row.status not in _DEAD
+                   for member, row in zip(self.members.values(), self.rows(now)))

@@ -194,6 +194,8 @@ def _report_death(run: _Run, parent: _Parent, client, budget, died_at: float,
         spec = board_spec(run.options, run.description.run_info[BOARD_RUN])
         keeper = keeper_of(spec, run.message, client, run.description.channel, budget)
         if keeper is not None:
+            if run.ref:  # the run's own message is posted: the board's end need not wait
+                keeper.own_posted()
             keeper.end_now()
     ref = run.ref
     live = run.assembly.live_message(client, ref=tuple(ref) if ref else None, min_interval=0.0,
