@@ -330,3 +330,115 @@ def test_runs_that_end_at_once_within_a_second_post_in_the_boards_thread(slack_e
         replies  # both runs' own messages, then the board's end
     own = sorted(run.state_dict()["slack_ts"] for run in (first, second))
     assert sorted(r.ts for r in board.replies[:2]) == own
+
+
+def boards(emulator, board):
+    """The channel's board messages of ``board``, oldest first."""
+    return [m for m in emulator.messages("general") if m.text.startswith(f"*{board}*")]
+
+
+def board_document(emulator, board):
+    """The board's shared document, in the real store its runs use (the test's state
+    directory)."""
+    from chainer_slack_report.board.store import open_board_store
+    from chainer_slack_report.transport.client import api_url
+
+    client = emulator.client()
+    return open_board_store(api_url(client), client.token, "general", board)
+
+
+def age_board(emulator, board, seconds):
+    """Move every time of the board's document ``seconds`` into the past: the board's rules
+    read only how long ago its times were, so this is the store's clock read ``seconds``
+    later (no sleeping through the grace)."""
+    def fn(state, now):
+        if state.closed_at is not None:
+            state.closed_at -= seconds
+        state.lease_until -= seconds
+        for member in state.members.values():
+            member.seen -= seconds
+        return None, True
+    board_document(emulator, board).update(fn)
+
+
+def run_quickly(emulator, board, name, loss=1.0):
+    """A Run of board ``board`` named ``name`` that logs two rows and ends; the Run."""
+    with Run(None, "general", ENTRIES, run_name=name,
+             **emulator_options(emulator, board=board)) as run:
+        for row in rows(2):
+            run.log({**row, "loss": row["loss"] * loss})
+    return run
+
+
+def ended_replies(message):
+    return [r for r in message.replies if r.text.startswith("Every run has ended")]
+
+
+def test_a_run_within_the_grace_reopens_the_board_and_after_it_starts_a_new_one(
+        slack_emulator):
+    import time
+
+    from chainer_slack_report.board.state import GRACE
+
+    options = emulator_options(slack_emulator, board="grace")
+    with Run(None, "general", ENTRIES, run_name="lr=0.1", **options) as first, \
+            Run(None, "general", ENTRIES, run_name="lr=0.01", **options) as second:
+        for row in rows(2):
+            first.log(row)
+            second.log(row)
+    assert wait_until(lambda: [len(ended_replies(m)) for m in boards(slack_emulator, "grace")]
+                      == [1], timeout=60), [m.text for m in slack_emulator.messages("general")]
+    (board,) = boards(slack_emulator, "grace")
+    assert "2 runs: 2 completed" in board.text  # the board's final status
+    closed_at = board_document(slack_emulator, "grace").view(lambda state, now: state.closed_at)
+    assert closed_at is not None
+
+    third = run_quickly(slack_emulator, "grace", "lr=0.001", loss=0.5)  # within the grace
+    joined_by = time.time() - closed_at  # (the file store's clock is time.time)
+    assert joined_by < GRACE, f"the run ended only {joined_by:.1f} s after the board closed"
+    assert wait_until(lambda: len(ended_replies(boards(slack_emulator, "grace")[0])) == 2,
+                      timeout=60), [m.text for m in slack_emulator.messages("general")]
+    (board,) = boards(slack_emulator, "grace")  # the same message, reopened and ended again
+    assert "3 runs: 3 completed" in board.text
+    assert sorted(line.split()[0] for line in table_rows(board.text)) == [
+        "lr=0.001", "lr=0.01", "lr=0.1"]
+    assert third.state_dict()["slack_ts"] in [r.ts for r in board.replies]
+    assert len(slack_emulator.messages("general")) == 1
+
+    age_board(slack_emulator, "grace", GRACE + 1.0)  # the grace has passed
+    old = (board.ts, board.text, list(board.history), [r.text for r in board.replies])
+    aged_at = time.time()
+    fourth = run_quickly(slack_emulator, "grace", "lr=1.0")
+    assert wait_until(lambda: len(boards(slack_emulator, "grace")) == 2 and len(
+        ended_replies(boards(slack_emulator, "grace")[1])) == 1, timeout=60), [
+        m.text for m in slack_emulator.messages("general")]
+    old_board, new_board = boards(slack_emulator, "grace")
+    assert new_board.text.startswith("*grace* · 1 run: 1 completed")
+    assert [line.split()[0] for line in table_rows(new_board.text)] == ["lr=1.0"]
+    assert fourth.state_dict()["slack_ts"] in [r.ts for r in new_board.replies]
+    # the old board is left as it was: not edited, nothing more in its thread
+    assert (old_board.ts, old_board.text, old_board.history,
+            [r.text for r in old_board.replies]) == old
+    assert not [call for call in slack_emulator.calls_to("chat.update")
+                if call.params.get("ts") == old[0] and call.started >= aged_at]
+    assert len(slack_emulator.messages("general")) == 2
+
+
+def test_board_thread_false_keeps_every_runs_message_top_level(slack_emulator):
+    options = emulator_options(slack_emulator, board="flat", board_thread=False)
+    with Run(None, "general", ENTRIES, run_name="lr=0.1", **options) as first, \
+            Run(None, "general", ENTRIES, run_name="lr=0.01", **options) as second:
+        for row in rows(3):
+            first.log(row)
+            second.log({**row, "loss": row["loss"] / 2})
+    assert wait_until(lambda: [len(ended_replies(m)) for m in boards(slack_emulator, "flat")]
+                      == [1], timeout=60), [m.text for m in slack_emulator.messages("general")]
+    (board,) = boards(slack_emulator, "flat")  # one board message, top-level
+    assert board.text.startswith("*flat* · 2 runs: 2 completed")
+    assert sorted(line.split()[0] for line in table_rows(board.text)) == ["lr=0.01", "lr=0.1"]
+    assert all("[Completed]" in line for line in table_rows(board.text))
+    assert [r.text.split()[0] for r in board.replies] == ["Every"]  # no run's message in it
+    runs = [m for m in slack_emulator.messages("general") if m is not board]
+    assert sorted(m.ts for m in runs) == sorted(run.state_dict()["slack_ts"]
+                                                for run in (first, second))
+    assert all(m.text.startswith("[Completed]") and not m.replies for m in runs)
