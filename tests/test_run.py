@@ -302,33 +302,58 @@ def board_ended(emulator, board, runs):
     return check
 
 
-def test_runs_that_end_at_once_within_a_second_post_in_the_boards_thread(slack_emulator):
-    """Two Runs that end at once, before the board message is posted: each run's own message
-    is still a reply in the board's thread (never top-level), and every run's message comes
-    before the thread's reply that the whole board ended."""
+def test_runs_that_end_within_a_second_post_in_the_boards_thread(slack_emulator):
+    """Two Runs (each in a thread of its own, as in two processes) that end within a second,
+    while the board's post is still on its way — the one that does not keep the board
+    first, then the one that does, which closes the board: each run's own message is still
+    a reply in the board's thread (never top-level), and every run's message comes before
+    the thread's reply that the whole board ended."""
+    import threading
+
     options = emulator_options(slack_emulator, board="quick")
     # every post takes a while: the board's post is still on its way when both runs end
-    slack_emulator.latency = lambda method: 0.5 if method == "chat.postMessage" else 0.0
-    with Run(None, "general", ENTRIES, run_name="lr=0.1", **options) as first, \
-            Run(None, "general", ENTRIES, run_name="lr=0.01", **options) as second:
-        for row in rows(2):
-            first.log(row)
-            second.log({**row, "loss": row["loss"] / 2})
+    slack_emulator.latency = lambda method: 2.0 if method == "chat.postMessage" else 0.0
+    names = ("lr=0.1", "lr=0.01")
+    end = {name: threading.Event() for name in names}
+    runs, errors = {}, []
+
+    def train(name, loss):
+        try:
+            with Run(None, "general", ENTRIES, run_name=name, **options) as run:
+                runs[name] = run
+                for row in rows(2):
+                    run.log({**row, "loss": row["loss"] * loss})
+                end[name].wait(60)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            errors.append(exc)
+    threads = [threading.Thread(target=train, args=(name, loss))
+               for name, loss in zip(names, (1.0, 0.5))]
+    for thread in threads:
+        thread.start()
+    document = board_document(slack_emulator, "quick")
+    # which run keeps the board (it holds the lease), as the board's document says
+    assert wait_until(lambda: document.view(lambda state, now: len(state.members) == 2 and (
+        state.holder in state.members)), timeout=60)
+    holder = document.view(lambda state, now: state.members[state.holder].row.name)
+    (other,) = set(names) - {holder}
+    end[other].set()
+    assert wait_until(lambda: document.view(lambda state, now: any(
+        member.row.name == other and member.row.status.final
+        for member in state.members.values())), timeout=60)
+    end[holder].set()  # every run has ended: the holder closes the board
+    for thread in threads:
+        thread.join(120)
+    assert not errors and len(runs) == 2, errors
     assert wait_until(board_ended(slack_emulator, "quick", 2), timeout=60), \
         [m.text for m in slack_emulator.messages("general")]
-
-    def thread_complete():
-        board, _ = board_and_runs(slack_emulator, "quick")
-        return sum(r.text.startswith(("[Completed]", "Every run has ended"))
-                   for r in board.replies) == 3
-    assert wait_until(thread_complete, timeout=60), [
-        (m.text, [r.text for r in m.replies]) for m in slack_emulator.messages("general")]
+    assert wait_until(lambda: ended_replies(board_and_runs(slack_emulator, "quick")[0]),
+                      timeout=60)
     board, others = board_and_runs(slack_emulator, "quick")
     assert others == [], [m.text for m in others]  # no run's message is top-level
     replies = [r.text for r in board.replies]
     assert [text.split()[0] for text in replies] == ["[Completed]", "[Completed]", "Every"], \
-        replies  # both runs' own messages, then the board's end
-    own = sorted(run.state_dict()["slack_ts"] for run in (first, second))
+        replies  # both runs' own messages, then (only then) the board's end
+    own = sorted(run.state_dict()["slack_ts"] for run in runs.values())
     assert sorted(r.ts for r in board.replies[:2]) == own
 
 
