@@ -71,6 +71,7 @@ def test_runs_share_one_board_and_post_in_its_thread(slack_emulator):
     assert sorted(text.split()[3] for text in runs) == ["a", "b", "c"]  # "{status} {args}"
     ended = [text for text in replies if "Every run has ended" in text]
     assert len(ended) == 1 and "3 completed" in ended[0], replies
+    assert replies[-1] == ended[0], replies  # after every run's own message
 
 
 def board_state(state_dir):
@@ -313,3 +314,34 @@ def test_runs_on_two_hosts_share_a_board_through_redis(slack_emulator, redis_ser
     assert len(keys) == 1, keys  # the board's state is in Redis, not in a host's file
     assert not any(name.startswith("board-") for host in ("host1", "host2")
                    if (tmp_path / host).exists() for name in os.listdir(tmp_path / host))
+
+
+def test_a_runs_post_is_kept_in_the_boards_document_and_older_documents_load():
+    """Member.posted: said once, never undone; a document of an older version of the
+    library (no "posted") loads with the runs' messages not known as posted; a dead run's
+    message is not waited for."""
+    import json
+
+    from chainer_slack_report.board.state import BoardState
+    from chainer_slack_report.outcome import Status
+    from chainer_slack_report.rendering.board import BoardRow
+
+    def row(status):
+        return BoardRow(name="", status=status, elapsed=1.0, values={})
+    state = BoardState()
+    state.publish(100.0, "a", row(Status.TRAINING))
+    state.publish(100.0, "b", row(Status.TRAINING), posted=True)
+    state.publish(100.0, "c", row(Status.TRAINING))
+    assert state.unposted(100.0) == 2
+    state.publish(101.0, "a", row(Status.COMPLETED), posted=True)
+    state.publish(102.0, "a", row(Status.COMPLETED))  # a later row does not undo it
+    state.publish(101.0, "c", row(Status.KILLED))  # dead: it posts nothing more
+    assert state.unposted(102.0) == 0
+    loaded = BoardState.from_json(state.to_json())
+    assert [m.posted for m in loaded.members.values()] == [True, True, False]
+    older = json.loads(state.to_json())
+    for member in older["members"].values():
+        del member["posted"]
+    loaded = BoardState.from_json(json.dumps(older).encode())
+    assert len(loaded.members) == 3 and not any(m.posted for m in loaded.members.values())
+    assert loaded.unposted(102.0) == 2
