@@ -20,7 +20,8 @@ read from the store until the message is posted (by whichever run leads) or
 :data:`THREAD_WAIT` seconds passed.  Each run says in the store when its own
 message is posted (:meth:`BoardKeeper.own_posted`), and the reply that the whole
 board ended waits for every run's message (a dead run's excepted), at most
-:data:`THREAD_WAIT` seconds, so that it comes last in the thread.
+:data:`THREAD_WAIT` seconds and half the time left for the close, so that it
+comes last in the thread.
 """
 
 from __future__ import annotations
@@ -326,7 +327,8 @@ class BoardKeeper:
         def reply() -> str:
             who = mentions.render()
             return f"{who + ' ' if who else ''}Every run has ended: {text}"
-        self._await_posts(time.monotonic() + self._thread_wait)
+        now = time.monotonic()  # the runs' own messages first; half the time left at most
+        self._await_posts(min(now + self._thread_wait, now + (deadline - now) / 2))
         live.close(reply)
         if not live.wait(max(0.0, deadline - time.monotonic())):
             live.abandon()
