@@ -247,7 +247,11 @@ class BoardKeeper:
     def _step(self) -> None:
         published = self._publish()
         self._learn_ts()
-        self.leading = published is not None and published.leading
+        if published is None:  # the store stayed locked: nothing learnt, nothing lost
+            if self._live is not None:
+                self._live.touch()
+            return
+        self.leading = published.leading
         if self.leading:
             self._keep()
         else:
