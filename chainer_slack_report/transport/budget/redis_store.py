@@ -24,6 +24,7 @@ meanwhile, and tries the server again every :data:`RETRY_AFTER` seconds.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import warnings
@@ -50,6 +51,7 @@ KEY_TTL = 7200
 SOCKET_TIMEOUT = 1.0
 #: Seconds between two tries to reach a server that did not answer.
 RETRY_AFTER = 5.0
+_CONFLICT_BACKOFF = 0.001  # seconds: the first backoff after a WATCH conflict (doubled each time)
 
 
 def redis_client(url: StoreURL, *, timeout: float = SOCKET_TIMEOUT):
@@ -183,6 +185,7 @@ class RedisStore:
 
     def _transaction(self, fn: Change[_T]) -> _T:
         deadline = time.monotonic() + self._lock_timeout
+        conflicts = 0
         with self._client.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -201,6 +204,10 @@ class RedisStore:
                 except self._watch_error:  # another client changed the key: again
                     if time.monotonic() >= deadline:
                         raise Busy() from None
+                    # Randomized exponential backoff (1 ms doubling up to 64 ms), so that
+                    # many clients of one key do not keep retrying into each other.
+                    conflicts += 1
+                    time.sleep(random.uniform(0.0, _CONFLICT_BACKOFF * 2 ** min(conflicts, 6)))
 
     # -- the server lost and found ---------------------------------------------------------
     def _use_server(self) -> bool:
