@@ -33,7 +33,7 @@ from typing import Callable, Dict, List, Optional
 from ..warning import UserSite, warn
 from .slack_errors import Action, classify_exception
 
-__all__ = ["LostNotice", "MIN_LOST_AFTER", "MAX_LOST_AFTER"]
+__all__ = ["LostNotice", "MIN_LOST_AFTER", "MAX_LOST_AFTER", "most_in_a_window"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,18 @@ _WINDOW = 300.0  # seconds: Slack's window of at most 30 scheduled messages per 
 _WINDOW_TRIES = 6  # later windows tried after restricted_too_many
 _RETRY = 30.0  # seconds before a failed schedule is tried again
 _DELETE_BACKOFF = (1.0, 30.0)  # seconds: first and longest wait between two delete tries
+
+
+def most_in_a_window(post_ats: List[int], window: float = _WINDOW) -> int:
+    """The most of ``post_ats`` (Unix times, seconds) within one ``window`` seconds: the
+    count Slack holds to 30 per channel (``restricted_too_many``), for any window start."""
+    times = sorted(post_ats)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 class LostNotice:
