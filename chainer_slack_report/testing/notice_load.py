@@ -31,7 +31,7 @@ from typing import Dict, List, Optional
 
 from slack_sdk.errors import SlackApiError
 
-from ..transport.budget import CHAT_UPDATE, RunBudget, SharedBudget
+from ..transport.budget import CHAT_POST_MESSAGE, CHAT_UPDATE, RunBudget, SharedBudget
 from ..transport.lost_notice import LostNotice, most_in_a_window
 
 __all__ = ["NoticeLoad", "notice_load"]
@@ -58,6 +58,9 @@ class NoticeLoad:
     post_waits: List[float] = field(default_factory=list)
     #: ``chat.scheduleMessage`` calls made while a run's first post waited for a slot
     notices_before_waiting_posts: int = 0
+    #: first posts that waited for a slot while a notice's call made within
+    #: ``chat.postMessage``'s window (5 s) before their first ask held one
+    posts_behind_notices: int = 0
     #: per run: notices pending at the end (one each)
     pending_at_end: List[int] = field(default_factory=list)
     #: the runs' ``SlackReportWarning`` texts
@@ -133,6 +136,7 @@ def notice_load(emulator, *, runs: int = 32, channel: str = "general",
     load = NoticeLoad(runs=runs)
     channel_id = emulator.channel(channel).id
     waiting_posts: set = set()
+    notice_times: List[float] = []
     tmp = None if state_dir is not None else tempfile.TemporaryDirectory()
     shared = SharedBudget(emulator.token, emulator.url, clock=clock.now,
                           state_dir=state_dir if tmp is None else tmp.name)
@@ -143,8 +147,9 @@ def notice_load(emulator, *, runs: int = 32, channel: str = "general",
     def look(method: str, answer: str) -> None:
         if method != "chat.postMessage":
             load.answers[method][answer] += 1
-        if method == "chat.scheduleMessage" and waiting_posts:
-            load.notices_before_waiting_posts += 1
+        if method == "chat.scheduleMessage":
+            notice_times.append(clock.now())
+            load.notices_before_waiting_posts += bool(waiting_posts)
         pending = [m.post_at for m in emulator.scheduled(channel_id)]
         load.most_in_a_window = max(load.most_in_a_window, most_in_a_window(pending))
         now = clock.now()
@@ -192,6 +197,10 @@ def notice_load(emulator, *, runs: int = 32, channel: str = "general",
             run.longest_gap = max(run.longest_gap, now - run.uncovered_since)
         load.longest_gap.append(run.longest_gap)
         load.post_waits.append((run.posted or now) - (run.asked or now))
+        if run.asked is not None and (run.posted or now) > run.asked:
+            load.posts_behind_notices += any(
+                run.asked - CHAT_POST_MESSAGE.per < t <= (run.posted or now)
+                for t in notice_times)
         load.pending_at_end.append(held[run.ts] if run.ts else 0)
     if tmp is not None:
         tmp.cleanup()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from typing import Callable, Dict, List, Optional
 
 from ..warning import UserSite, warn
@@ -89,8 +90,10 @@ class LostNotice:
         self.scheduled_id: Optional[str] = None  #: the pending notice's scheduled_message_id
         self.post_at: Optional[int] = None  #: when Slack would post it (Unix time)
         self.moves = 0  #: notices scheduled so far
-        self._scheduled_at = 0.0
         self._next_try = 0.0
+        self._full = 0  # full 5-minute windows met by the schedule being tried
+        # The message's place in the channel's cycle of moves, in [0.1, 1): see the class.
+        self._phase = 0.1 + 0.9 * (zlib.crc32(f"{channel_id}/{thread_ts}".encode()) / 2 ** 32)
         self._stopped: Optional[str] = None  # an error that no later call can fix
         self._cancelled = False  # the run reported its end
         #: True once a notice that should have been deleted was given up (and corrected).
@@ -110,18 +113,26 @@ class LostNotice:
         now = self._clock()
         if self._stopped:
             return self.lost_after
-        due = (self._next_try if self.scheduled_id is None
-               else self._scheduled_at + self.lost_after / 2)
+        due = self._due()
         if now < due:
             retry = self.retry_delete()
             return due - now if retry is None else min(retry, due - now)
         old, old_post_at = self.scheduled_id, self.post_at
         if not self._schedule(now):
-            return max(0.001, self._next_try - now)
+            return max(0.001, self._due() - now)
         if old is not None:
             self._moved(old, old_post_at)
         retry = self.retry_delete()
-        return self.lost_after / 2 if retry is None else min(retry, self.lost_after / 2)
+        wait = max(0.001, self._due() - now)
+        return wait if retry is None else min(retry, wait)
+
+    def _due(self) -> float:
+        """When the next schedule is due: a retry's time, or (a notice pending) half of
+        ``lost_after`` before its ``post_at``, so that a notice moved to a later window
+        keeps its place in the channel's cycle."""
+        if self.scheduled_id is None:
+            return self._next_try
+        return max((self.post_at or 0) - self.lost_after / 2, self._next_try)
 
     def cancel(self) -> bool:
         """Delete the pending notice (the run reported its end itself): the first try.
@@ -229,12 +240,21 @@ class LostNotice:
                 return False
 
     # -- Slack calls -------------------------------------------------------------------
+    def _post_at(self, now: float) -> int:
+        """The ``post_at`` to ask for now, before any full window: ``lost_after`` ahead
+        for a move; for the first notice, between ``lost_after / 2`` and ``lost_after``
+        ahead, at the message's own place in a ``lost_after / 2`` cycle (see the class)."""
+        if self.moves:
+            return int(now + self.lost_after) + 1
+        return int(now + self.lost_after / 2 * (1.0 + self._phase)) + 1
+
     def _schedule(self, now: float) -> bool:
-        post_at = int(now + self.lost_after) + 1
+        post_at = self._post_at(now) + int(_WINDOW) * self._full
         text = self._text(now)
-        for _ in range(_WINDOW_TRIES):
-            if not self._may("chat.scheduleMessage"):
-                self._next_try = now + 1.0
+        while self._full < _WINDOW_TRIES:
+            wait = self._ask("chat.scheduleMessage")
+            if wait > 0:  # the next try asks for the same window (or a later one)
+                self._next_try = now + wait
                 return False
             try:
                 response = self._client.chat_scheduleMessage(
@@ -243,15 +263,20 @@ class LostNotice:
             except Exception as exc:  # noqa: BLE001 - SlackApiError, or no answer
                 verdict = classify_exception(exc)
                 if verdict.error == "restricted_too_many":  # that window is full
+                    logger.info("30 messages are scheduled within 5 minutes of %d in "
+                                "channel %s; the notice goes 5 minutes later", post_at,
+                                self.channel_id)
+                    self._full += 1
                     post_at += int(_WINDOW)
                     continue
                 self._failed("chat.scheduleMessage", verdict, now)
                 return False
             self.scheduled_id = response.get("scheduled_message_id")
             self.post_at = int(response.get("post_at") or post_at)
-            self._scheduled_at = now
+            self._full = 0
             self.moves += 1
             return True
+        self._full = 0
         self._failed_text(f"channel {self.channel_id} has 30 messages scheduled in each of "
                           f"the next {_WINDOW_TRIES} five-minute windows", now)
         return False
@@ -285,9 +310,13 @@ class LostNotice:
 
     def _may(self, method: str, priority: bool = False) -> bool:
         """Ask the shared budget for one call of ``method`` (True: go)."""
+        return self._ask(method, priority) <= 0
+
+    def _ask(self, method: str, priority: bool = False) -> float:
+        """Ask the shared budget for one call of ``method``: 0.0 (go), or seconds to wait."""
         if self._budget is None:
-            return True
-        return self._budget.wait(method, self.channel_id, priority=priority) <= 0
+            return 0.0
+        return self._budget.wait(method, self.channel_id, priority=priority)
 
     def _failed(self, method: str, verdict, now: float) -> None:
         if verdict.action is Action.STOP:
@@ -299,7 +328,8 @@ class LostNotice:
             return
         if verdict.action is Action.RATE_LIMITED and self._budget is not None:
             self._budget.rate_limited(method, self.channel_id, verdict.retry_after or 0.0)
-        delay = verdict.retry_after if verdict.action is Action.RATE_LIMITED else _RETRY
+        delay = (verdict.retry_after if verdict.action is Action.RATE_LIMITED
+                 else min(_RETRY, self.lost_after / 4))  # a failed move: before it posts
         self._next_try = now + (delay or _RETRY)
         logger.info("%s failed (%s); trying again in %.0f s", method, verdict.error, delay)
 
