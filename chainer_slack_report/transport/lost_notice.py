@@ -14,11 +14,24 @@ nothing of the run is left to move it (the host lost power, the network split,
 the run and its watchdog were killed together), Slack posts it, and the reply
 notifies ``finish_mentions``.
 
+Many runs in one channel: each notice is moved ``lost_after / 2`` before its
+``post_at`` to ``lost_after`` ahead, so it keeps its place in a cycle of
+``lost_after / 2`` seconds; the first notice of a message takes a place of its
+own (``post_at`` between ``lost_after / 2`` and ``lost_after`` ahead, from a
+hash of the message's ``ts``), so runs started together spread over the cycle
+instead of all asking for one 5-minute window.  With the default 900 s the
+pending notices of a channel post within the next 450 s, of which one window
+holds two thirds: about 45 runs fit Slack's 30 per window; with ``lost_after``
+of 600 s or less every pending notice counts in one window and 30 is the most.
+Scheduling a notice goes last in the channel's ``chat.postMessage`` budget
+(:attr:`~.budget.Rank.NOTICE`), after every run's first post.
+
 Slack's rules (the ``chat.scheduleMessage`` and ``chat.deleteScheduledMessage``
 method pages): ``post_at`` is a Unix time in the future (``time_in_past``), at
 most 120 days ahead (``time_too_far``); at most 30 messages may be scheduled to
 post within one 5-minute window of a channel (``restricted_too_many``: this
-notice then moves to a later window); ``chat.scheduleMessage`` follows
+notice then goes 5 minutes later, until a window has room; the old notice of a
+move stays pending meanwhile, and counts, until its delete); ``chat.scheduleMessage`` follows
 ``chat.postMessage``'s rate limits, ``chat.deleteScheduledMessage`` is Tier 3;
 both need the ``chat:write`` scope.  A scheduled message that was sent or
 deleted answers ``invalid_scheduled_message_id`` to a delete.
@@ -62,6 +75,13 @@ def most_in_a_window(post_ats: List[int], window: float = _WINDOW) -> int:
 
 class LostNotice:
     """One run's scheduled "lost" thread reply.
+
+    The first notice posts between ``lost_after / 2`` and ``lost_after`` after it is
+    scheduled, each moved one ``lost_after`` after its move; a move is due
+    ``lost_after / 2`` before the pending one posts.  A notice that meets a full
+    window (``restricted_too_many``) asks for the next one (up to 6, then one
+    warning), also when the rate budget holds the next try; it then posts up to
+    5 minutes later per full window.
 
     Args:
         client (slack_sdk.WebClient): Used from one thread only.
