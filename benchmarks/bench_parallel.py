@@ -34,6 +34,19 @@ message a reply in its thread), and four more columns measure the board:
     python benchmarks/bench_parallel.py --runs 32 --rows iteration --hosts 4 \
         --store redis://127.0.0.1:6379/0
     python benchmarks/bench_parallel.py --runs 16 24 --rows iteration --hosts 1 --board
+
+With ``--notices``, four more columns measure the runs' lost-host notices
+(``chat.scheduleMessage``, ``lost_after`` 900 s):
+
+* notices ok / full / 429: the answers to ``chat.scheduleMessage``
+  (``restricted_too_many``: a 5-minute window of the channel held 30);
+* most in a window: the most notices pending to post within one 5-minute window,
+  after any call (rebuilt from the emulator's calls; an old one counts until its delete);
+* runs with a notice: runs whose message had one scheduled before the run ended;
+* first posts after a notice: runs' first posts made within 5 s (``chat.postMessage``'s
+  window) after a notice's call (the most a notice could have held them up).
+
+    python benchmarks/bench_parallel.py --runs 32 --rows iteration --hosts 1 --notices
 """
 
 from __future__ import annotations
@@ -69,7 +82,7 @@ def fresh_store(url: str) -> None:
 
 
 def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None,
-               board: bool = False) -> dict:
+               board: bool = False, notices: bool = False) -> dict:
     with SlackEmulator(limits={"chat.update": (50, 60.0), "chat.postMessage": (5, 5.0)}) as em:
         states = [tempfile.mkdtemp(prefix=f"bench_host{h}_") for h in range(hosts)]
         if store:
@@ -102,6 +115,8 @@ def run_config(runs: int, rows: str, hosts: int, seconds: float, store=None,
         summary = summarize(em, results, wall)
         if board:
             summary.update(board_figures(em, results))
+        if notices:
+            summary.update(notice_figures(em, results))
         return summary
 
 
@@ -172,6 +187,35 @@ def _row(text: str, name: str) -> str:
     return next((line for line in text.splitlines() if line.startswith(name + " ")), "")
 
 
+def notice_figures(em: SlackEmulator, results: list) -> dict:
+    """The ``--notices`` columns, from the emulator's calls (see the module docstring)."""
+    from chainer_slack_report.transport.lost_notice import most_in_a_window
+
+    calls = sorted((c for c in em.calls if c.method in (
+        "chat.scheduleMessage", "chat.deleteScheduledMessage", "chat.postMessage")),
+        key=lambda c: c.started)
+    answers, pending, most, made, notices = collections.Counter(), {}, 0, 0, []
+    threads = set()
+    for call in calls:
+        ok = call.status == 200 and call.error is None and not call.dropped
+        if call.method == "chat.scheduleMessage":
+            answers["429" if call.status == 429 else call.error or "ok"] += 1
+            notices.append(call.started)
+            if ok:  # the emulator numbers scheduled messages in order
+                made += 1
+                pending[f"Q{made:010d}"] = int(call.params["post_at"])
+                threads.add(str(call.params.get("thread_ts")))
+        elif call.method == "chat.deleteScheduledMessage" and ok:
+            pending.pop(str(call.params.get("scheduled_message_id")), None)
+        most = max(most, most_in_a_window(list(pending.values())))
+    firsts = [c.started for c in calls if c.method == "chat.postMessage" and c.status == 200
+              and not c.params.get("thread_ts") and str(c.params.get("text")).startswith("[")]
+    behind = sum(any(t - 5.0 < n <= t for n in notices) for t in firsts)
+    return {"notice_answers": answers, "notice_most": most,
+            "notice_runs": sum(str(r["ts"]) in threads for r in results),
+            "notice_behind": behind}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[16, 32])
@@ -184,17 +228,23 @@ def main(argv=None) -> None:
     parser.add_argument("--board", action="store_true",
                         help="every run on one board (board='sweep'); adds the board's "
                              "columns")
+    parser.add_argument("--notices", action="store_true",
+                        help="adds the lost-host notices' columns")
     args = parser.parse_args(argv)
+    notice_head = (" notices ok / full / 429 | most in a window | runs with a notice | "
+                   "first posts after a notice |") if args.notices else ""
     board_head = (" board edit gap s | staleness on the board s (median run) | finals on the "
                   "board | final on the board median / max s |") if args.board else ""
     print("| runs | row every | hosts | store | final states in Slack | 429s (per run) | "
           "runs updated mid-run | chat.update calls | longest staleness while training s "
-          "(median run) | final delay median / max s | wall s |" + board_head)
-    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" * 4 if args.board else ""))
+          "(median run) | final delay median / max s | wall s |" + board_head + notice_head)
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" * 4 if args.board else "")
+          + ("---|" * 4 if args.notices else ""))
     for hosts in args.hosts:
         for rows in args.rows:
             for runs in args.runs:
-                r = run_config(runs, rows, hosts, args.seconds, args.store, args.board)
+                r = run_config(runs, rows, hosts, args.seconds, args.store, args.board,
+                               args.notices)
                 board = ""
                 if args.board and r.get("boards") == 1:
                     board = (f" {r['board_gap']:.1f} | {r['board_stale_max']:.1f} "
@@ -208,7 +258,13 @@ def main(argv=None) -> None:
                       f"| {r['updated_mid_run']}/{r['runs']} | {r['updates']} "
                       f"| {r['stale_max']:.1f} ({r['stale_median']:.1f}) "
                       f"| {r['delay_median']:.1f} / {r['delay_max']:.1f} | {r['wall']:.0f} |"
-                      + board, flush=True)
+                      + board + (notice_columns(r, runs) if args.notices else ""), flush=True)
+
+
+def notice_columns(r: dict, runs: int) -> str:
+    a = r["notice_answers"]
+    return (f" {a['ok']} / {a['restricted_too_many']} / {a['429']} | {r['notice_most']} "
+            f"| {r['notice_runs']}/{runs} | {r['notice_behind']}/{runs} |")
 
 
 if __name__ == "__main__":

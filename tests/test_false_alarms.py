@@ -23,24 +23,32 @@ FAULTS = {
 }
 
 
-def run(emulator, *args):
-    """A finished training process (with the watchdog unless ``--no-watchdog``)."""
+def run(emulator, hold, *args):
+    """A finished training process (with the watchdog unless ``--no-watchdog``); it holds
+    at its second iteration until its lost-host notice is scheduled (``hold``: a path)."""
     env = {k: v for k, v in os.environ.items() if k != "CHAINER_SLACK_REPORT_WATCHDOG"}
     env["SLACK_BOT_TOKEN"] = emulator.token
-    proc = subprocess.run([sys.executable, SCRIPT, emulator.url, "general", "alarms",
-                           "--epochs", "3", "--sleep", "0.1", "--lost-after", "60",
-                           "--mentions", "@here", *args],
-                          capture_output=True, text=True, env=env, timeout=TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    proc = subprocess.Popen([sys.executable, SCRIPT, emulator.url, "general", "alarms",
+                             "--epochs", "3", "--sleep", "0.1", "--lost-after", "60",
+                             "--mentions", "@here", "--hold", "2", str(hold), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    # the notice waits for the run's share of the budget after its first post
+    assert wait_until(lambda: emulator.scheduled("general") or proc.poll() is not None,
+                      timeout=TIMEOUT)
+    open(hold, "w").close()
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.mark.parametrize("watchdog", ["watchdog", "no watchdog"])
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_failed_delete_of_the_notice_is_retried_until_it_is_gone(slack_emulator, fault,
-                                                                    watchdog):
+                                                                    watchdog, tmp_path):
     FAULTS[fault](slack_emulator)
-    proc = run(slack_emulator, *(["--no-watchdog"] if watchdog == "no watchdog" else []))
+    proc = run(slack_emulator, tmp_path / "go",
+               *(["--no-watchdog"] if watchdog == "no watchdog" else []))
     exited = slack_emulator.clock.now()
     (message,) = slack_emulator.messages("general")
     assert message.text.startswith("[Completed]")

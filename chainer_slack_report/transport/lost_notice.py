@@ -14,11 +14,25 @@ nothing of the run is left to move it (the host lost power, the network split,
 the run and its watchdog were killed together), Slack posts it, and the reply
 notifies ``finish_mentions``.
 
+Many runs in one channel: each notice is moved ``lost_after / 2`` before its
+``post_at`` to ``lost_after`` ahead, so it keeps its place in a cycle of
+``lost_after / 2`` seconds; the first notice of a message takes a place of its
+own (``post_at`` between ``lost_after / 2`` and ``lost_after`` ahead, from a
+hash of the message's ``ts``), so runs started together spread over the cycle
+instead of all asking for one 5-minute window.  With the default 900 s the
+pending notices of a channel post within the next 450 s, of which one window
+holds about two thirds (32 runs measured: at most 28 in one window); with
+``lost_after`` of 600 s or less every pending notice counts in one window and 30
+is the most.
+Scheduling a notice goes last in the channel's ``chat.postMessage`` budget
+(:attr:`~.budget.Rank.NOTICE`), after every run's first post.
+
 Slack's rules (the ``chat.scheduleMessage`` and ``chat.deleteScheduledMessage``
 method pages): ``post_at`` is a Unix time in the future (``time_in_past``), at
 most 120 days ahead (``time_too_far``); at most 30 messages may be scheduled to
 post within one 5-minute window of a channel (``restricted_too_many``: this
-notice then moves to a later window); ``chat.scheduleMessage`` follows
+notice then goes 5 minutes later, until a window has room; the old notice of a
+move stays pending meanwhile, and counts, until its delete); ``chat.scheduleMessage`` follows
 ``chat.postMessage``'s rate limits, ``chat.deleteScheduledMessage`` is Tier 3;
 both need the ``chat:write`` scope.  A scheduled message that was sent or
 deleted answers ``invalid_scheduled_message_id`` to a delete.
@@ -28,12 +42,13 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from typing import Callable, Dict, List, Optional
 
 from ..warning import UserSite, warn
 from .slack_errors import Action, classify_exception
 
-__all__ = ["LostNotice", "MIN_LOST_AFTER", "MAX_LOST_AFTER"]
+__all__ = ["LostNotice", "MIN_LOST_AFTER", "MAX_LOST_AFTER", "most_in_a_window"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +62,27 @@ _RETRY = 30.0  # seconds before a failed schedule is tried again
 _DELETE_BACKOFF = (1.0, 30.0)  # seconds: first and longest wait between two delete tries
 
 
+def most_in_a_window(post_ats: List[int], window: float = _WINDOW) -> int:
+    """The most of ``post_ats`` (Unix times, seconds) within one ``window`` seconds: the
+    count Slack holds to 30 per channel (``restricted_too_many``), for any window start."""
+    times = sorted(post_ats)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 class LostNotice:
     """One run's scheduled "lost" thread reply.
+
+    The first notice posts between ``lost_after / 2`` and ``lost_after`` after it is
+    scheduled, each moved one ``lost_after`` after its move; a move is due
+    ``lost_after / 2`` before the pending one posts.  A notice that meets a full
+    window (``restricted_too_many``) asks for the next one (up to 6, then one
+    warning), also when the rate budget holds the next try; it then posts up to
+    5 minutes later per full window.
 
     Args:
         client (slack_sdk.WebClient): Used from one thread only.
@@ -77,8 +111,10 @@ class LostNotice:
         self.scheduled_id: Optional[str] = None  #: the pending notice's scheduled_message_id
         self.post_at: Optional[int] = None  #: when Slack would post it (Unix time)
         self.moves = 0  #: notices scheduled so far
-        self._scheduled_at = 0.0
         self._next_try = 0.0
+        self._full = 0  # full 5-minute windows met by the schedule being tried
+        # The message's place in the channel's cycle of moves, in [0.1, 1): see the class.
+        self._phase = 0.1 + 0.9 * (zlib.crc32(f"{channel_id}/{thread_ts}".encode()) / 2 ** 32)
         self._stopped: Optional[str] = None  # an error that no later call can fix
         self._cancelled = False  # the run reported its end
         #: True once a notice that should have been deleted was given up (and corrected).
@@ -98,18 +134,26 @@ class LostNotice:
         now = self._clock()
         if self._stopped:
             return self.lost_after
-        due = (self._next_try if self.scheduled_id is None
-               else self._scheduled_at + self.lost_after / 2)
+        due = self._due()
         if now < due:
             retry = self.retry_delete()
             return due - now if retry is None else min(retry, due - now)
         old, old_post_at = self.scheduled_id, self.post_at
         if not self._schedule(now):
-            return max(0.001, self._next_try - now)
+            return max(0.001, self._due() - now)
         if old is not None:
             self._moved(old, old_post_at)
         retry = self.retry_delete()
-        return self.lost_after / 2 if retry is None else min(retry, self.lost_after / 2)
+        wait = max(0.001, self._due() - now)
+        return wait if retry is None else min(retry, wait)
+
+    def _due(self) -> float:
+        """When the next schedule is due: a retry's time, or (a notice pending) half of
+        ``lost_after`` before its ``post_at``, so that a notice moved to a later window
+        keeps its place in the channel's cycle."""
+        if self.scheduled_id is None:
+            return self._next_try
+        return max((self.post_at or 0) - self.lost_after / 2, self._next_try)
 
     def cancel(self) -> bool:
         """Delete the pending notice (the run reported its end itself): the first try.
@@ -217,12 +261,21 @@ class LostNotice:
                 return False
 
     # -- Slack calls -------------------------------------------------------------------
+    def _post_at(self, now: float) -> int:
+        """The ``post_at`` to ask for now, before any full window: ``lost_after`` ahead
+        for a move; for the first notice, between ``lost_after / 2`` and ``lost_after``
+        ahead, at the message's own place in a ``lost_after / 2`` cycle (see the class)."""
+        if self.moves:
+            return int(now + self.lost_after) + 1
+        return int(now + self.lost_after / 2 * (1.0 + self._phase)) + 1
+
     def _schedule(self, now: float) -> bool:
-        post_at = int(now + self.lost_after) + 1
+        post_at = self._post_at(now) + int(_WINDOW) * self._full
         text = self._text(now)
-        for _ in range(_WINDOW_TRIES):
-            if not self._may("chat.scheduleMessage"):
-                self._next_try = now + 1.0
+        while self._full < _WINDOW_TRIES:
+            wait = self._ask("chat.scheduleMessage")
+            if wait > 0:  # the next try asks for the same window (or a later one)
+                self._next_try = now + wait
                 return False
             try:
                 response = self._client.chat_scheduleMessage(
@@ -231,15 +284,20 @@ class LostNotice:
             except Exception as exc:  # noqa: BLE001 - SlackApiError, or no answer
                 verdict = classify_exception(exc)
                 if verdict.error == "restricted_too_many":  # that window is full
+                    logger.info("30 messages are scheduled within 5 minutes of %d in "
+                                "channel %s; the notice goes 5 minutes later", post_at,
+                                self.channel_id)
+                    self._full += 1
                     post_at += int(_WINDOW)
                     continue
                 self._failed("chat.scheduleMessage", verdict, now)
                 return False
             self.scheduled_id = response.get("scheduled_message_id")
             self.post_at = int(response.get("post_at") or post_at)
-            self._scheduled_at = now
+            self._full = 0
             self.moves += 1
             return True
+        self._full = 0
         self._failed_text(f"channel {self.channel_id} has 30 messages scheduled in each of "
                           f"the next {_WINDOW_TRIES} five-minute windows", now)
         return False
@@ -273,9 +331,13 @@ class LostNotice:
 
     def _may(self, method: str, priority: bool = False) -> bool:
         """Ask the shared budget for one call of ``method`` (True: go)."""
+        return self._ask(method, priority) <= 0
+
+    def _ask(self, method: str, priority: bool = False) -> float:
+        """Ask the shared budget for one call of ``method``: 0.0 (go), or seconds to wait."""
         if self._budget is None:
-            return True
-        return self._budget.wait(method, self.channel_id, priority=priority) <= 0
+            return 0.0
+        return self._budget.wait(method, self.channel_id, priority=priority)
 
     def _failed(self, method: str, verdict, now: float) -> None:
         if verdict.action is Action.STOP:
@@ -287,7 +349,8 @@ class LostNotice:
             return
         if verdict.action is Action.RATE_LIMITED and self._budget is not None:
             self._budget.rate_limited(method, self.channel_id, verdict.retry_after or 0.0)
-        delay = verdict.retry_after if verdict.action is Action.RATE_LIMITED else _RETRY
+        delay = (verdict.retry_after if verdict.action is Action.RATE_LIMITED
+                 else min(_RETRY, self.lost_after / 4))  # a failed move: before it posts
         self._next_try = now + (delay or _RETRY)
         logger.info("%s failed (%s); trying again in %.0f s", method, verdict.error, delay)
 
