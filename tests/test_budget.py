@@ -316,7 +316,7 @@ def test_finals_then_the_board_then_first_posts_then_updates_then_notices(make, 
     for rank in order:  # the worst first: each better one queues ahead of it
         assert budget.try_acquire(KEY, limit, run_id=f"r-{rank.name}", rank=rank) > 0.0
     served = []
-    for free_at in (1010.0, 1010.1, 1010.2, 1020.0, 1020.1, 1020.2):
+    for free_at in (1010.0, 1010.1, 1010.2, 1020.0, 1020.1, 1030.0):  # a notice: 2 free
         clock.now = free_at
         for rank in order:  # each asks again, in the same (worst-first) order
             if rank not in served and budget.try_acquire(
@@ -347,6 +347,18 @@ def test_a_free_slot_is_taken_while_enough_are_left_for_the_better_calls(make, c
     clock.now = 1010.15  # two slots free (1000.0's and 1000.1's): one for each
     assert budget.try_acquire(KEY, limit, run_id="update") == 0.0
     assert budget.try_acquire(KEY, limit, run_id="final", rank=Rank.FINAL) == 0.0
+
+
+def test_a_notice_leaves_a_slot_for_a_first_post_not_yet_asked(make, clock):
+    budget = make(reserve=0.0)
+    limit = Limit(3, 10.0)
+    _fill(budget, limit, 2, clock)
+    assert budget.try_acquire(KEY, limit, run_id="notice", rank=Rank.NOTICE) > 0.0
+    assert budget.try_acquire(KEY, limit, run_id="post", rank=Rank.POST) == 0.0  # the last
+    clock.now = 1010.05  # the first grant left the window: one slot again
+    assert budget.try_acquire(KEY, limit, run_id="notice", rank=Rank.NOTICE) > 0.0
+    clock.now = 1010.15  # two slots
+    assert budget.try_acquire(KEY, limit, run_id="notice", rank=Rank.NOTICE) == 0.0
 
 
 def test_the_queue_survives_the_state_round_trip(make, clock, store):

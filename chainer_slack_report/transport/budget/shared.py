@@ -328,7 +328,7 @@ class SharedBudget:
         the best-ranked call waiting — among a run's own intermediate updates,
         to the run whose last one is oldest (stalest first) — and a call of a
         worse rank may take a free slot only while enough are left for every
-        better one waiting.
+        better one waiting (a lost-host notice, one more: a first post may come).
 
         Returns:
             float: ``0.0`` if a slot was taken (make the call now); otherwise
@@ -366,7 +366,9 @@ class SharedBudget:
             mine = Waiting(rank=rank, since=since, until=now)
             ahead = sum(1 for other, waiting in bucket.waiting.items()
                         if other != who and waiting.key() < mine.key())
-            wait = _slot_wait(bucket.grants, cap, ahead + 1, limit.per, now)
+            # A notice leaves one slot free: a run's first post may ask any moment.
+            needed = ahead + 1 + (rank is Rank.NOTICE)
+            wait = _slot_wait(bucket.grants, cap, needed, limit.per, now)
             if wait > 0.0:
                 mine.until = now + wait + PENDING_GRACE
                 bucket.waiting[who] = mine
