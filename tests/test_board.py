@@ -74,6 +74,24 @@ def test_runs_share_one_board_and_post_in_its_thread(slack_emulator):
     assert replies[-1] == ended[0], replies  # after every run's own message
 
 
+def test_the_board_closes_before_the_process_exits_when_its_final_report_was_late(
+        slack_emulator):
+    """The run's final report misses ``flush_timeout`` and is delivered at exit; only
+    then does the run wait for its board keeper, which is still closing the board (slow
+    edits and replies): the interpreter waits for that too, so the board gets its final
+    status and its end reply before the process is gone."""
+    slack_emulator.latency = lambda method: {"chat.update": 1.0,
+                                             "chat.postMessage": 1.5}.get(method, 0.0)
+    proc = launch(slack_emulator, "a", "--epochs", "3", "--flush-timeout", "0.2")
+    errors = finish([proc])
+    assert proc.returncode == 0, errors
+    assert "not taken the final report within flush_timeout" in errors[0]  # it was late
+    board = board_of(slack_emulator)  # the process has exited: all it did is in Slack
+    assert board.text.startswith("*sweep* · 1 run: 1 completed"), board.text
+    assert any("Every run has ended" in reply.text for reply in board.replies), \
+        [reply.text for reply in board.replies]
+
+
 def board_state(state_dir):
     """The board's shared state as its file holds it (the file store of this test)."""
     import json

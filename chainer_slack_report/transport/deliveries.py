@@ -45,22 +45,27 @@ class FinalDeliveries:
             self._waiting.append(delivery)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        """Wait for every final report added so far; give up those not delivered in time.
+        """Wait for every final report added so far — and for those added while it waits
+        (a report whose delivery ends hands the board's last edit on) — and give up those
+        not delivered in time.
 
         Args:
-            timeout: Seconds to wait at most; None: each report's ``exit_timeout``.
+            timeout: Seconds to wait at most, from the call; None: each report's
+                ``exit_timeout``.
 
         Returns:
             bool: True if every one reached Slack.
         """
-        with self._lock:
-            waiting, self._waiting = self._waiting, []
         start = time.monotonic()
         delivered = True
-        for delivery in waiting:
-            limit = delivery.exit_timeout if timeout is None else timeout
-            delivered &= delivery.settle(max(0.0, start + limit - time.monotonic()))
-        return delivered
+        while True:
+            with self._lock:
+                waiting, self._waiting = self._waiting, []
+            if not waiting:
+                return delivered
+            for delivery in waiting:
+                limit = delivery.exit_timeout if timeout is None else timeout
+                delivered &= delivery.settle(max(0.0, start + limit - time.monotonic()))
 
     def _at_exit(self) -> None:
         with self._lock:
