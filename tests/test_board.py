@@ -421,6 +421,9 @@ def run_sweep(emulator, tmp_path, hosts):
     assert len(messages) == 1, [m.text for m in messages]  # the board, nothing else
     board = messages[0]
     assert board.text.startswith(f"*sweep* · {runs} runs: {runs} completed"), board.text
+    rows = table_rows(board.text)
+    assert sorted(row.split()[0] for row in rows) == names, board.text  # none hidden
+    assert all("[Completed]" in row for row in rows), board.text
     replies = [r.text for r in board.replies]
     own = [text for text in replies if text.split()[:1] and text.split()[0].startswith("[")]
     assert sorted(text.split()[3] for text in own) == names, replies  # one each, no other
