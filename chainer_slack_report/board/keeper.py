@@ -19,9 +19,11 @@ also when the run ends before the board message exists: the board's ``ts`` is
 read from the store until the message is posted (by whichever run leads) or
 :data:`THREAD_WAIT` seconds passed.  Each run says in the store when its own
 message is posted (:meth:`BoardKeeper.own_posted`), and the reply that the whole
-board ended waits for every run's message (a dead run's excepted), at most
-:data:`THREAD_WAIT` seconds and half the time left for the close, so that it
-comes last in the thread.
+board ended waits for every run's message (a dead run's excepted), so that it
+comes last in the thread: as long as they keep being posted (under Slack's
+``chat.postMessage`` limit, one a second or so in a channel, a sweep's posts
+take a while), never :data:`THREAD_WAIT` seconds without one, and at most half
+the time left for the close.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class BoardKeeper:
         tick (float): Seconds between two publications.
         edit_interval (float): Seconds between two edits of the board message at least.
         thread_wait (float): Seconds :meth:`thread_ts` waits for the board message, and
-            the reply that the board ended for the runs' own messages.
+            the reply that the board ended for the next of the runs' own messages.
         http_timeout (float): Seconds one Slack request may take.
         finish_timeout (float): Seconds an ended run's keeper waits at most for the
             board to show its end — and, for the run that closes the board, for the
@@ -332,7 +334,7 @@ class BoardKeeper:
             who = mentions.render()
             return f"{who + ' ' if who else ''}Every run has ended: {text}"
         now = time.monotonic()  # the runs' own messages first; half the time left at most
-        self._await_posts(min(now + self._thread_wait, now + (deadline - now) / 2))
+        self._await_posts(now + (deadline - now) / 2)
         live.close(reply)
         if not live.wait(max(0.0, deadline - time.monotonic())):
             live.abandon()
@@ -340,14 +342,19 @@ class BoardKeeper:
         self.closed = live.delivered
 
     def _await_posts(self, deadline: float) -> None:
-        """Wait until every run's own message is posted (a dead run's excepted), or the
+        """Wait until every run's own message is posted (a dead run's excepted); or until
+        none has been posted for ``thread_wait`` seconds (the posts left are stuck), or the
         ``time.monotonic()`` time ``deadline``."""
-        while time.monotonic() < deadline:
+        left, moved = None, time.monotonic()
+        while time.monotonic() < min(deadline, moved + self._thread_wait):
             try:
-                if self._store.view(lambda state, now: state.unposted(now)) == 0:
-                    return
+                unposted = self._store.view(lambda state, now: state.unposted(now))
             except Exception:  # noqa: BLE001 - Busy, Redis gone: looked at again
-                pass
+                unposted = left
+            if unposted == 0:
+                return
+            if unposted is not None and (left is None or unposted < left):
+                left, moved = unposted, time.monotonic()
             time.sleep(_POLL)
 
     def _stored_ts(self) -> Optional[str]:
