@@ -270,8 +270,6 @@ def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     up to 8, unheld by any fair interval; finals get 8 (two are left for the board); a
     board edit that shows a new end may take those, and goes before everything."""
     from chainer_slack_report.board.budget import BoardBudget
-    from chainer_slack_report.outcome import Status
-    from chainer_slack_report.rendering.board import BoardRow
     from chainer_slack_report.transport.budget import Limit, Rank, RunBudget, SharedBudget
 
     now = [1000.0]
@@ -305,15 +303,15 @@ def test_the_budget_serves_finals_then_the_board_then_the_runs(tmp_path):
     first_free = now[0] + 60.0  # run-0's final, granted now, leaves the window then
     assert sum(granted(run, 1, rank=Rank.FINAL) for run in runs) == 8
     assert granted("run-late", 1, rank=Rank.FINAL) == 0  # finals leave the board 2 slots
-    board.rendering([BoardRow(name="a", status=Status.COMPLETED, elapsed=1.0, values={})])
+    board.rendering(["run-a"])
     assert board.news and board_edits(1) == 1  # an edit that shows an end takes one
     board.succeeded("chat.update", "C1")
     assert not board.news and board_edits(1) == 0  # nothing new: it waits
-    board.rendering([BoardRow(name="c", status=Status.COMPLETED, elapsed=1.0, values={})])
+    board.rendering(["run-a", "run-c"])
     assert board.news and board_edits(1) == 1  # the last slot
     board.succeeded("chat.update", "C1")
     assert not board.news
-    board.rendering([BoardRow(name="b", status=Status.FAILED, elapsed=1.0, values={})])
+    board.rendering(["run-a", "run-b", "run-c"])
     assert budget.try_acquire("chat.update", limit, run_id="run-y", rank=Rank.FINAL) > 0.0
     assert board.wait("chat.update", "C1", priority=False) > 0.0  # the window is full
     now[0] = first_free + 0.001  # one slot frees; run-y asks first

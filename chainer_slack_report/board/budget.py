@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import FrozenSet, Iterable
 
-from ..rendering.board import BoardRow
 from ..transport.budget import Rank, RunBudget
 from ..transport.budget.shared import BOARD_PREFIX
 
@@ -33,9 +32,10 @@ class BoardBudget(RunBudget):
         self._showing: FrozenSet[str] = frozenset()  # ended runs in the text being sent
         self._shown: FrozenSet[str] = frozenset()  # ended runs Slack shows
 
-    def rendering(self, rows: Iterable[BoardRow]) -> None:
-        """The text about to be sent shows ``rows`` (called by the board's renderer)."""
-        self._showing = frozenset(row.name for row in rows if row.status.final)
+    def rendering(self, ended: Iterable[str]) -> None:
+        """The text about to be sent shows the end of the runs ``ended`` (run ids; called
+        by the board's renderer)."""
+        self._showing = frozenset(ended)
 
     @property
     def news(self) -> bool:

@@ -172,11 +172,14 @@ class BoardKeeper:
             self._ts = self._stored_ts()
         return self._ts
 
-    def own_posted(self) -> None:
+    def own_posted(self, *, write: bool = True) -> None:
         """The run's own message is posted (called on its worker once it is, or at once for
-        a message continued): said in the store now and with each row, for the reply that
-        the whole board ended, which waits for it.  Never raises."""
+        a message continued): said with each row, and in the store now unless ``write`` is
+        False (a caller on the training thread, before :meth:`start`: the first row says
+        it), for the reply that the whole board ended, which waits for it.  Never raises."""
         self._own_posted = True
+        if not write:
+            return
 
         def fn(state: BoardState, now: float):
             member = state.members.get(self.run_id)
@@ -410,7 +413,7 @@ class BoardKeeper:
             rows, ended = look(snapshot, self._now) if snapshot is not None else ([], [])
         self._rendered_ended = ended
         if self._board_budget is not None:
-            self._board_budget.rendering(rows)  # an edit showing a new end goes first
+            self._board_budget.rendering(ended)  # an edit showing a new end goes first
         return rows
 
     def _sent(self) -> None:

@@ -81,7 +81,7 @@ def join_board(message: ReportMessage, options, live, channel: str, argv: Sequen
                        live.budget)
     if keeper is not None:
         if live.ts is not None:  # a message continued (a resumed run): posted already
-            keeper.own_posted()
+            keeper.own_posted(write=False)  # its first row says so (no store I/O here)
         keeper.start()
     return keeper
 
